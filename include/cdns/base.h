@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* base — error codes, logging, the injectable clock and the bump arena.
+ *
+ * Everything here is usable from any thread. Logging writes one line to stderr with a single
+ * write(2) so lines from different threads never interleave. The arena is owned by whoever
+ * calls cdns_arena_init() and is never shared between threads.
+ */
+#ifndef CDNS_BASE_H
+#define CDNS_BASE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fallible functions return CDNS_OK or one of these (negative errno values). */
+#define CDNS_OK 0
+#define CDNS_ENOMEM (-ENOMEM)
+#define CDNS_EINVAL (-EINVAL)
+#define CDNS_ENOENT (-ENOENT)
+#define CDNS_EEXIST (-EEXIST)
+#define CDNS_ERANGE (-ERANGE)
+#define CDNS_ENOSPC (-ENOSPC)       /* output buffer too small */
+#define CDNS_EMALFORMED (-EBADMSG)  /* input that does not parse */
+#define CDNS_EIO (-EIO)
+
+/* Human text for a CDNS_E* (or any negative errno). */
+const char *cdns_strerror(int err);
+
+#define CDNS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CDNS_UNUSED(x) ((void)(x))
+
+/* ------------------------------------------------------------------ logging */
+typedef enum { CDNS_LOG_DEBUG = 0, CDNS_LOG_INFO, CDNS_LOG_WARN, CDNS_LOG_ERROR } cdns_log_level_t;
+
+/* Lines below this level are dropped (default INFO; CDNS_LOG_LEVEL=debug in the environment lowers it). */
+void cdns_log_set_level(cdns_log_level_t level);
+bool cdns_log_enabled(cdns_log_level_t level);
+/* Writes "[LEVEL] " + message + "\n" to stderr, as CoreDNS does ("[INFO] plugin/reload: ..."). */
+void cdns_log(cdns_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cdns_logv(cdns_log_level_t level, const char *fmt, va_list ap);
+#define cdns_debug(...) cdns_log(CDNS_LOG_DEBUG, __VA_ARGS__)
+#define cdns_info(...) cdns_log(CDNS_LOG_INFO, __VA_ARGS__)
+#define cdns_warn(...) cdns_log(CDNS_LOG_WARN, __VA_ARGS__)
+#define cdns_error(...) cdns_log(CDNS_LOG_ERROR, __VA_ARGS__)
+
+/* -------------------------------------------------------------- diagnostics */
+/* A configuration error: "FILE:LINE: message". Setup code fills one and returns CDNS_EINVAL. */
+typedef struct cdns_diag {
+    char msg[512];
+} cdns_diag_t;
+
+/* Formats "file:line: message" into d (file may be NULL: then just the message). Returns CDNS_EINVAL. */
+int cdns_diag_set(cdns_diag_t *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* -------------------------------------------------------------------- clock */
+/* Monotonic and wall clocks. Tests replace them with cdns_clock_set(). */
+typedef uint64_t (*cdns_clock_fn)(void);
+uint64_t cdns_clock_mono_ms(void);
+uint64_t cdns_clock_mono_ns(void);
+uint64_t cdns_clock_real_s(void);
+/* Replace the clocks (NULL restores the system clock). Not thread-safe: call before starting workers. */
+void cdns_clock_set(cdns_clock_fn mono_ns, cdns_clock_fn real_s);
+
+/* -------------------------------------------------------------------- arena */
+/* A bump allocator over malloc'd blocks. Memory lives until cdns_arena_reset()/_deinit(). */
+typedef struct cdns_arena_block cdns_arena_block_t;
+typedef struct cdns_arena {
+    cdns_arena_block_t *head; /* current block, blocks chained to older ones */
+    size_t block_size;        /* default size of new blocks */
+} cdns_arena_t;
+
+void cdns_arena_init(cdns_arena_t *a, size_t block_size);
+void cdns_arena_deinit(cdns_arena_t *a);
+/* Frees every block but the first, so a steady-state request reuses memory without malloc. */
+void cdns_arena_reset(cdns_arena_t *a);
+/* 8-byte aligned memory or NULL when out of memory. */
+void *cdns_arena_alloc(cdns_arena_t *a, size_t size);
+void *cdns_arena_memdup(cdns_arena_t *a, const void *p, size_t size);
+char *cdns_arena_strdup(cdns_arena_t *a, const char *s);
+
+/* ------------------------------------------------------------------ helpers */
+/* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees). */
+int cdns_file_read(const char *path, char **out, size_t *len);
+
+#endif

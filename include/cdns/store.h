@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* store — immutable snapshots of authoritative data, their builder, and the answer routine.
+ *
+ * A snapshot holds one or more zones (apex names) and every node below them, keyed by the
+ * lowercase wire name, each node carrying RRsets whose rdata is already in wire form. It is
+ * built on one thread (begin/add/commit), then published and read by any number of threads
+ * without locks; it is never modified after commit. Whoever publishes it frees it after every
+ * reader has passed a quiescent point (see pipeline.h, cdns_rcu_*).
+ *
+ * Answering (cdns_store_answer) is lookup + copy: no allocation, no lock.
+ */
+#ifndef CDNS_STORE_H
+#define CDNS_STORE_H
+
+#include "cdns/base.h"
+#include "cdns/dns.h"
+
+typedef struct cdns_node cdns_node_t;
+
+/* One RRset. rdata holds count records, each [u16 rdlen, big endian][rdlen octets]; names
+ * inside rdata are uncompressed lowercase wire. */
+typedef struct cdns_rrset {
+    uint16_t type;
+    uint16_t count;
+    uint32_t ttl_s;
+    uint32_t rdata_len;               /* octets of rdata including the length prefixes */
+    const uint8_t *rdata;
+    /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): per record, the node
+     * of that name in the same snapshot, or NULL. NULL array when the type names nothing. */
+    const cdns_node_t *const *targets;
+} cdns_rrset_t;
+
+#define CDNS_NODE_APEX 0x1u
+#define CDNS_NODE_DELEGATION 0x2u /* has NS and is not an apex: answers are referrals */
+
+struct cdns_node {
+    const uint8_t *name;              /* lowercase wire */
+    const cdns_rrset_t *rrsets;       /* sorted by type */
+    uint16_t nrrsets;                 /* 0: an empty non-terminal or an explicitly empty name */
+    uint16_t zone;                    /* index into the snapshot's zones */
+    uint16_t flags;                   /* CDNS_NODE_* */
+    uint8_t name_len;
+    uint8_t labels;
+};
+
+typedef struct cdns_zone {
+    const uint8_t *apex;              /* lowercase wire */
+    uint8_t apex_len;
+    uint8_t apex_labels;
+    const cdns_node_t *apex_node;
+    const cdns_rrset_t *soa;          /* NULL if the zone has no SOA (then no AUTHORITY on negatives) */
+    uint32_t neg_ttl_s;               /* min(SOA TTL, SOA MINIMUM): TTL of the SOA in negative answers */
+} cdns_zone_t;
+
+typedef struct cdns_snapshot cdns_snapshot_t;
+
+/* ------------------------------------------------------------------ lookup */
+/* The zone whose apex is the longest suffix of name (lowercase wire), or NULL. */
+const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
+/* The node of exactly this name, or NULL. */
+const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
+/* The node's RRset of this type, or NULL. */
+const cdns_rrset_t *cdns_node_rrset(const cdns_node_t *n, uint16_t type);
+const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx);
+unsigned cdns_snapshot_nzones(const cdns_snapshot_t *s);
+/* Number of records (not RRsets) and bytes held, for logs, metrics and bench. */
+size_t cdns_snapshot_records(const cdns_snapshot_t *s);
+size_t cdns_snapshot_memory(const cdns_snapshot_t *s);
+/* Number of nodes (owners and empty non-terminals), for the same uses. */
+size_t cdns_snapshot_nodes(const cdns_snapshot_t *s);
+/* Frees a snapshot (NULL is a no-op). Only after no reader can still hold it. */
+void cdns_snapshot_free(cdns_snapshot_t *s);
+
+/* ----------------------------------------------------------------- builder */
+typedef struct cdns_builder cdns_builder_t;
+
+cdns_builder_t *cdns_builder_new(void);
+/* Declares a zone apex (lowercase wire). Zones must be declared before names under them. */
+int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex);
+/* Adds one record. owner is lowercase wire and must lie in a declared zone (else CDNS_ERANGE;
+ * the deepest declared zone containing it owns it). Identical records (same owner, type and
+ * rdata) are added once. The RRset TTL is the smallest TTL given for it. Names between the
+ * owner and its apex become empty non-terminals. */
+int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl_s, const uint8_t *rdata,
+                     uint16_t rdlen);
+/* Makes a name exist with no records (answers NODATA rather than NXDOMAIN). */
+int cdns_builder_add_name(cdns_builder_t *b, const uint8_t *owner);
+/* Freezes everything into a snapshot (resolving rdata targets) and frees the builder, whether
+ * it succeeds or not. */
+int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out);
+void cdns_builder_free(cdns_builder_t *b);
+
+/* Rdata helpers for builders (write into out, return the rdata length or a negative error). */
+int cdns_rdata_a(const char *ipv4_text, uint8_t out[4]);
+int cdns_rdata_aaaa(const char *ipv6_text, uint8_t out[16]);
+int cdns_rdata_srv(uint16_t prio, uint16_t weight, uint16_t port, const uint8_t *target, uint8_t *out, size_t cap);
+int cdns_rdata_soa(const uint8_t *mname, const uint8_t *rname, uint32_t serial, uint32_t refresh, uint32_t retry,
+                   uint32_t expire, uint32_t minimum, uint8_t *out, size_t cap);
+int cdns_rdata_txt(const char *text, uint8_t *out, size_t cap); /* one character-string per 255 octets */
+/* The reverse name (in-addr.arpa / ip6.arpa, lowercase wire) of an address in text form. */
+int cdns_reverse_name(const char *ip_text, uint8_t out[CDNS_DNAME_MAX], size_t *len);
+
+/* ------------------------------------------------------------------ answer */
+typedef enum {
+    CDNS_ANSWER_NOTAUTH = 0, /* no zone of this snapshot holds the name: nothing written */
+    CDNS_ANSWER_DATA,        /* NOERROR with records */
+    CDNS_ANSWER_NODATA,      /* NOERROR, no records of the type, SOA in AUTHORITY */
+    CDNS_ANSWER_NXDOMAIN,    /* NXDOMAIN, SOA in AUTHORITY */
+    CDNS_ANSWER_REFERRAL,    /* below a delegation: NS in AUTHORITY, glue in ADDITIONAL */
+} cdns_answer_kind_t;
+
+typedef struct cdns_answer_info {
+    cdns_answer_kind_t kind;
+    const cdns_zone_t *zone;
+    /* When the answer ends in a CNAME whose target lies outside this snapshot: that target
+     * (lowercase wire, pointing into the snapshot) for the caller to chase elsewhere. */
+    const uint8_t *cname_target;
+} cdns_answer_info_t;
+
+/* Answers q from s into m (which cdns_msg_begin started): exact match, in-snapshot CNAME chase
+ * (at most 8 links), SRV/MX/NS targets' A and AAAA in ADDITIONAL, SOA in AUTHORITY on negative
+ * answers with the zone owner compressed against the question, AA set. Does not set the rcode
+ * on NOTAUTH. No allocation, no lock. */
+void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info);
+/* Writes the negative answer of zone z (SOA in AUTHORITY, owner compressed against qname). */
+void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_section_t sec);
+/* Writes one RRset under the given owner (pointer offset or full name). All-or-nothing. */
+int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
+                         const cdns_rrset_t *rs);
+
+#endif
