@@ -69,7 +69,10 @@ typedef struct cdns_corefile {
 
 /* Reads and parses a Corefile. On error returns CDNS_EINVAL (or an I/O error) with diag set to
  * "FILE:LINE: message": unbalanced braces, an unknown snippet, an import that matches nothing
- * or recurses, a block without keys, a bad key (bad port, unsupported form), a missing file. */
+ * or recurses, a block without keys, a bad key (bad port, unsupported form), a missing file.
+ * As in CoreDNS, an import glob with wildcards that matches no file only logs a warning; a
+ * missing plain file or snippet name is an error. cdns_corefile_load() of a file that cannot
+ * be read returns its errno (e.g. CDNS_ENOENT) with diag "PATH: reason". */
 int cdns_corefile_load(const char *path, cdns_corefile_t **out, cdns_diag_t *diag);
 /* The same from memory; filename is used in messages and to resolve relative imports. */
 int cdns_corefile_parse(const char *text, size_t len, const char *filename, cdns_corefile_t **out,

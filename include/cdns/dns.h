@@ -154,7 +154,8 @@ typedef struct cdns_msg {
 
 /* Starts a response to q: header (ID, opcode, RD copied, QR set) and the question copied as
  * received. Sets limit from the transport: TCP 65535; UDP max(512, min(client EDNS size, cap)).
- * Reserves room for OPT when the query had EDNS. */
+ * Reserves room for OPT when the query had EDNS. cap must be at least 282 octets (header, the
+ * longest question and OPT). */
 void cdns_msg_begin(cdns_msg_t *m, uint8_t *buf, size_t cap, const cdns_query_t *q, bool tcp);
 /* Starts an error response (FORMERR/NOTIMP/...) echoing what of the query could be parsed. */
 void cdns_msg_begin_error(cdns_msg_t *m, uint8_t *buf, size_t cap, const uint8_t *pkt, size_t pkt_len,
@@ -162,7 +163,8 @@ void cdns_msg_begin_error(cdns_msg_t *m, uint8_t *buf, size_t cap, const uint8_t
 /* Appends one record. owner_off != 0: the owner is a pointer to that offset; otherwise owner
  * is a full wire name (written compressed against the table when possible). rdata is written as
  * given (names inside must be uncompressed). All-or-nothing: CDNS_ENOSPC and m->truncated set
- * when it does not fit under limit - reserve. */
+ * when it does not fit under limit - reserve. Records must be appended in section order
+ * (answer, authority, additional). An owner written in full is remembered for compression. */
 int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
                     uint16_t type, uint16_t rclass, uint32_t ttl_s, const uint8_t *rdata, uint16_t rdlen);
 /* Marks the current length as a savepoint / rolls back to it (complete RRsets only on TC). */
