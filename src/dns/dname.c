@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* dname.c — wire-format domain names: length, case folding, comparison, hashing, text
+ * conversion and decompression out of a received packet.
+ *
+ * Every function works on caller-owned buffers and allocates nothing; all are reentrant and
+ * may run on any thread. Inputs named "name" are trusted well-formed uncompressed wire names
+ * (built by us); only cdns_dname_unpack() and cdns_dname_from_str() read untrusted input.
+ */
+#include "cdns/dns.h"
+
+#include <string.h>
+
+/* ASCII-only lowercase without a branch or a table. A wire name's length octets are at most
+ * 63, below 'A', so folding every octet of a name (length octets included) is safe: the loops
+ * below need not know where labels start. */
+static inline uint8_t fold(uint8_t c)
+{
+    return (uint8_t)(c + (((unsigned)c - 'A' < 26u) << 5));
+}
+
+size_t cdns_dname_len(const uint8_t *name)
+{
+    const uint8_t *p = name;
+    while (*p != 0)
+        p += (size_t)*p + 1;
+    return (size_t)(p - name) + 1;
+}
+
+int cdns_dname_labels(const uint8_t *name)
+{
+    int n = 0;
+    for (const uint8_t *p = name; *p != 0; p += (size_t)*p + 1)
+        n++;
+    return n;
+}
+
+void cdns_dname_lower(uint8_t *name)
+{
+    size_t len = cdns_dname_len(name);
+    for (size_t i = 0; i < len; i++)
+        name[i] = fold(name[i]);
+}
+
+size_t cdns_dname_copy_lower(uint8_t *dst, const uint8_t *src)
+{
+    size_t len = cdns_dname_len(src);
+    for (size_t i = 0; i < len; i++)
+        dst[i] = fold(src[i]);
+    return len;
+}
+
+bool cdns_dname_equal(const uint8_t *a, const uint8_t *b)
+{
+    /* Length octets compare equal under fold only when equal, so one folded compare per octet
+     * covers both label lengths and letters; the walk stops at a's root label. */
+    size_t i = 0;
+    for (;;) {
+        uint8_t l = a[i];
+        if (b[i] != l)
+            return false;
+        if (l == 0)
+            return true;
+        size_t end = i + 1 + l;
+        for (i++; i < end; i++)
+            if (fold(a[i]) != fold(b[i]))
+                return false;
+    }
+}
+
+bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone)
+{
+    size_t ln = cdns_dname_len(name);
+    size_t lz = cdns_dname_len(zone);
+    if (lz > ln)
+        return false;
+    /* The zone can only match at the one label boundary that leaves exactly lz octets. */
+    const uint8_t *p = name;
+    while ((size_t)(ln - (size_t)(p - name)) > lz)
+        p += (size_t)*p + 1;
+    if ((size_t)(ln - (size_t)(p - name)) != lz)
+        return false;
+    for (size_t i = 0; i < lz; i++)
+        if (fold(p[i]) != fold(zone[i]))
+            return false;
+    return true;
+}
+
+uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
+{
+    /* FNV-1a, 32 bit. Folding again costs nothing and makes the hash agree for any casing. */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= fold(lower[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int cdns_dname_from_str(const char *text, const uint8_t *origin, uint8_t out[CDNS_DNAME_MAX], size_t *len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0; /* write position in out */
+
+    if (s[0] == '.' && s[1] == '\0') {
+        out[0] = 0;
+        *len = 1;
+        return CDNS_OK;
+    }
+    if (s[0] == '\0')
+        return CDNS_EMALFORMED;
+
+    bool absolute = false;
+    while (*s != '\0') {
+        size_t lpos = o++; /* the length octet of this label */
+        size_t llen = 0;
+        /* out holds CDNS_DNAME_MAX octets and the name needs a root octet after this label. */
+        while (*s != '\0' && *s != '.') {
+            unsigned c = *s++;
+            if (c == '\\') {
+                if (*s == '\0')
+                    return CDNS_EMALFORMED;
+                if (s[0] >= '0' && s[0] <= '9') {
+                    if (!(s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'))
+                        return CDNS_EMALFORMED;
+                    c = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
+                    if (c > 255)
+                        return CDNS_EMALFORMED;
+                    s += 3;
+                } else {
+                    c = *s++;
+                }
+            }
+            if (++llen > CDNS_LABEL_MAX || o >= CDNS_DNAME_MAX - 1)
+                return CDNS_EMALFORMED;
+            out[o++] = (uint8_t)c;
+        }
+        if (llen == 0)
+            return CDNS_EMALFORMED; /* "a..b", ".a" or a lone "\" label */
+        out[lpos] = (uint8_t)llen;
+        if (*s == '.') {
+            s++;
+            if (*s == '\0')
+                absolute = true;
+        }
+    }
+
+    if (!absolute && origin != NULL) {
+        size_t olen = cdns_dname_len(origin);
+        if (o + olen > CDNS_DNAME_MAX)
+            return CDNS_EMALFORMED;
+        memcpy(out + o, origin, olen);
+        o += olen;
+    } else {
+        out[o++] = 0; /* room was kept for it above */
+    }
+    *len = o;
+    return CDNS_OK;
+}
+
+int cdns_dname_to_str(const uint8_t *name, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const uint8_t *p = name;
+
+    if (*p == 0) {
+        if (outlen < 2)
+            return CDNS_ENOSPC;
+        out[0] = '.';
+        out[1] = '\0';
+        return CDNS_OK;
+    }
+    while (*p != 0) {
+        uint8_t l = *p++;
+        for (const uint8_t *end = p + l; p < end; p++) {
+            uint8_t c = *p;
+            if (c <= 0x20 || c >= 0x7f) {
+                if (o + 4 > outlen)
+                    return CDNS_ENOSPC;
+                out[o++] = '\\';
+                out[o++] = (char)('0' + c / 100);
+                out[o++] = (char)('0' + c / 10 % 10);
+                out[o++] = (char)('0' + c % 10);
+                continue;
+            }
+            /* The characters a master file would read specially, escaped as BIND does with
+             * its master-file style, so the text reads back to the same name. */
+            switch (c) {
+            case '.':
+            case ';':
+            case '\\':
+            case '(':
+            case ')':
+            case '"':
+            case '@':
+            case '$':
+                if (o + 2 > outlen)
+                    return CDNS_ENOSPC;
+                out[o++] = '\\';
+                out[o++] = (char)c;
+                break;
+            default:
+                if (o + 1 > outlen)
+                    return CDNS_ENOSPC;
+                out[o++] = (char)c;
+            }
+        }
+        if (o + 1 > outlen)
+            return CDNS_ENOSPC;
+        out[o++] = '.';
+    }
+    if (o + 1 > outlen)
+        return CDNS_ENOSPC;
+    out[o] = '\0';
+    return CDNS_OK;
+}
+
+int cdns_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *pos, uint8_t out[CDNS_DNAME_MAX], size_t *out_len)
+{
+    size_t p = *pos;
+    size_t o = 0;
+    size_t end = 0; /* where *pos goes: past the first pointer, or past the root label */
+    bool jumped = false;
+    /* Every pointer must point below the lowest offset read so far. Since reading continues
+     * upwards from a target, the targets strictly decrease: no loop can form, and a pointer
+     * never points forward (or at itself). */
+    size_t floor = p;
+
+    for (;;) {
+        if (p >= pkt_len)
+            return CDNS_EMALFORMED;
+        uint8_t l = pkt[p];
+        if (l == 0) {
+            if (o + 1 > CDNS_DNAME_MAX)
+                return CDNS_EMALFORMED;
+            out[o++] = 0;
+            if (!jumped)
+                end = p + 1;
+            break;
+        }
+        switch (l & 0xc0) {
+        case 0x00:
+            if (p + 1 + l > pkt_len || o + 1 + l + 1 > CDNS_DNAME_MAX)
+                return CDNS_EMALFORMED; /* truncated label, or no room left for the root */
+            memcpy(out + o, pkt + p, (size_t)l + 1);
+            o += (size_t)l + 1;
+            p += (size_t)l + 1;
+            break;
+        case 0xc0: {
+            if (p + 2 > pkt_len)
+                return CDNS_EMALFORMED;
+            size_t target = ((size_t)(l & 0x3f) << 8) | pkt[p + 1];
+            if (target < CDNS_DNS_HDR_LEN || target >= floor)
+                return CDNS_EMALFORMED;
+            if (!jumped)
+                end = p + 2;
+            jumped = true;
+            floor = target;
+            p = target;
+            break;
+        }
+        default:
+            return CDNS_EMALFORMED; /* 0x40 (extended) and 0x80 (reserved) label types */
+        }
+    }
+    *pos = end;
+    *out_len = o;
+    return CDNS_OK;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/* msg.c — the response writer: header and question, records appended all-or-nothing under the
+ * transport's size limit, owner-name compression, and the final header and OPT record.
+ *
+ * A cdns_msg_t and its buffer belong to one request (the slot's output buffer); nothing is
+ * allocated. Compression uses the message's own table of offsets (question, remembered rdata
+ * targets, owners written in full) and compares names in the buffer; there is no hashing,
+ * because a response holds a handful of names and a short scan is cheaper than a table.
+ */
+#include "cdns/dns.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define OPT_RR_LEN 11  /* root owner, type, class, TTL, rdlen 0 */
+#define PTR_MAX 0x3fff /* the largest offset a compression pointer can hold */
+/* The largest header + question + OPT: a buffer smaller than this cannot hold any response. */
+#define MSG_MIN_CAP (CDNS_DNS_HDR_LEN + CDNS_DNAME_MAX + 4 + OPT_RR_LEN)
+
+static inline uint8_t fold(uint8_t c)
+{
+    return (uint8_t)(c + (((unsigned)c - 'A' < 26u) << 5));
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The UDP response size: 512 without EDNS, else what the client offers (never below 512)
+ * but no more than the buffer holds. */
+static size_t udp_limit(const cdns_query_t *q, size_t cap)
+{
+    size_t lim = CDNS_UDP_MIN_SIZE;
+    if (q->has_edns) {
+        size_t client = q->edns_udp_size < cap ? q->edns_udp_size : cap;
+        if (client > lim)
+            lim = client;
+    }
+    return lim;
+}
+
+static void begin(cdns_msg_t *m, uint8_t *buf, size_t cap, size_t limit, uint16_t id, uint16_t flags,
+                  const cdns_query_t *q)
+{
+    assert(cap >= MSG_MIN_CAP);
+    m->buf = buf;
+    m->cap = cap;
+    m->limit = limit < cap ? limit : cap;
+    m->count[0] = m->count[1] = m->count[2] = 0;
+    m->flags = flags;
+    m->rcode = CDNS_RCODE_NOERROR;
+    m->truncated = false;
+    m->edns = q->has_edns;
+    m->edns_flags = q->edns_flags & CDNS_EDNS_DO;
+    m->reserve = q->has_edns ? OPT_RR_LEN : 0;
+    m->nnames = 0;
+
+    memset(buf, 0, CDNS_DNS_HDR_LEN);
+    put16(buf, id);
+    m->len = CDNS_DNS_HDR_LEN;
+    if (q->has_question) {
+        /* Copied as received so the answer's owner pointers carry the client's letter case
+         * (0x20 randomisation, RFC 7766-era resolvers check it). */
+        uint8_t *p = buf + CDNS_DNS_HDR_LEN;
+        memcpy(p, q->qname, q->qname_len);
+        p += q->qname_len;
+        put16(p, q->qtype);
+        put16(p + 2, q->qclass);
+        m->len += (size_t)q->qname_len + 4;
+        buf[5] = 1; /* QDCOUNT */
+        m->name_off[m->nnames++] = CDNS_MSG_QNAME_OFF;
+    }
+}
+
+void cdns_msg_begin(cdns_msg_t *m, uint8_t *buf, size_t cap, const cdns_query_t *q, bool tcp)
+{
+    size_t limit = tcp ? 65535 : udp_limit(q, cap);
+    uint16_t flags = (uint16_t)(CDNS_F_QR | ((unsigned)(q->opcode & 0xf) << 11) | (q->flags & (CDNS_F_RD | CDNS_F_CD)));
+    begin(m, buf, cap, limit, q->id, flags, q);
+}
+
+void cdns_msg_begin_error(cdns_msg_t *m, uint8_t *buf, size_t cap, const uint8_t *pkt, size_t pkt_len,
+                          const cdns_query_t *q, uint16_t rcode)
+{
+    /* The ID is taken from the packet when there is one, so that even a query the parser gave
+     * up on early is answered under its own ID. */
+    uint16_t id = pkt != NULL && pkt_len >= 2 ? (uint16_t)((pkt[0] << 8) | pkt[1]) : q->id;
+    uint16_t flags = (uint16_t)(CDNS_F_QR | ((unsigned)(q->opcode & 0xf) << 11) | (q->flags & (CDNS_F_RD | CDNS_F_CD)));
+    /* An error response is at most header, question and OPT, which fits in any UDP size. */
+    begin(m, buf, cap, udp_limit(q, cap), id, flags, q);
+    m->rcode = rcode;
+}
+
+/* Offset where the name starting at off really begins, following compression pointers. The
+ * buffer is ours (every pointer in it was written by this module), so no checks are needed. */
+static inline size_t deref(const uint8_t *buf, size_t off)
+{
+    while ((buf[off] & 0xc0) == 0xc0)
+        off = ((size_t)(buf[off] & 0x3f) << 8) | buf[off + 1];
+    return off;
+}
+
+static int buf_labels(const uint8_t *buf, size_t off)
+{
+    int n = 0;
+    for (off = deref(buf, off); buf[off] != 0; off = deref(buf, off + buf[off] + 1))
+        n++;
+    return n;
+}
+
+/* Case-insensitive equality of the buffer's name at off with the wire name. */
+static bool buf_name_equal(const uint8_t *buf, size_t off, const uint8_t *name)
+{
+    for (;;) {
+        off = deref(buf, off);
+        uint8_t l = *name;
+        if (buf[off] != l)
+            return false;
+        if (l == 0)
+            return true;
+        for (size_t i = 1; i <= l; i++)
+            if (fold(buf[off + i]) != fold(name[i]))
+                return false;
+        off += (size_t)l + 1;
+        name += (size_t)l + 1;
+    }
+}
+
+/* find_name with the label count of name already known (put_rr strips labels one by one). */
+static uint16_t find(const cdns_msg_t *m, const uint8_t *name, int want)
+{
+    if (want == 0)
+        return 0; /* the root: one octet, never worth a two-octet pointer */
+    for (unsigned i = 0; i < m->nnames; i++) {
+        size_t off = m->name_off[i];
+        int have = buf_labels(m->buf, off);
+        if (have < want)
+            continue;
+        /* Only the suffix with as many labels as name can be equal to it. */
+        off = deref(m->buf, off);
+        for (int skip = have - want; skip > 0; skip--)
+            off = deref(m->buf, off + m->buf[off] + 1);
+        if (off <= PTR_MAX && buf_name_equal(m->buf, off, name))
+            return (uint16_t)off;
+    }
+    return 0;
+}
+
+uint16_t cdns_msg_find_name(const cdns_msg_t *m, const uint8_t *lower_name)
+{
+    return find(m, lower_name, cdns_dname_labels(lower_name));
+}
+
+void cdns_msg_remember_name(cdns_msg_t *m, uint16_t off)
+{
+    /* A full table only costs compression, never correctness. */
+    if (off < CDNS_DNS_HDR_LEN || off > PTR_MAX || off >= m->len || m->nnames >= CDNS_MSG_MAX_NAMES)
+        return;
+    m->name_off[m->nnames++] = off;
+}
+
+int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner, uint16_t type,
+                    uint16_t rclass, uint32_t ttl_s, const uint8_t *rdata, uint16_t rdlen)
+{
+    /* Sections follow each other in the packet, so records must come in section order. */
+    assert(sec <= CDNS_SEC_ADDITIONAL);
+    assert(sec == CDNS_SEC_ADDITIONAL || m->count[CDNS_SEC_ADDITIONAL] == 0);
+    assert(sec != CDNS_SEC_ANSWER || m->count[CDNS_SEC_AUTHORITY] == 0);
+    size_t room = m->limit > m->len + m->reserve ? m->limit - m->len - m->reserve : 0;
+    uint8_t *p = m->buf + m->len;
+    size_t prefix = 0; /* octets of owner labels written before a pointer (or the root) */
+    uint16_t ptr = owner_off;
+
+    if (ptr == 0) {
+        /* Longest suffix of the owner that is already in the packet; the labels before it
+         * are written out, the rest is a pointer. */
+        const uint8_t *s = owner;
+        for (int want = cdns_dname_labels(owner); *s != 0; want--) {
+            ptr = find(m, s, want);
+            if (ptr != 0)
+                break;
+            s += (size_t)*s + 1;
+        }
+        prefix = (size_t)(s - owner);
+    } else {
+        assert(owner_off >= CDNS_DNS_HDR_LEN && owner_off <= PTR_MAX);
+    }
+
+    size_t olen = prefix + (ptr != 0 ? 2 : 1);
+    size_t need = olen + 10 + rdlen;
+    if (need > room) {
+        m->truncated = true;
+        return CDNS_ENOSPC;
+    }
+
+    if (prefix > 0)
+        memcpy(p, owner, prefix);
+    if (ptr != 0)
+        put16(p + prefix, (uint16_t)(0xc000u | ptr));
+    else
+        p[prefix] = 0;
+    p += olen;
+    put16(p, type);
+    put16(p + 2, rclass);
+    put32(p + 4, ttl_s);
+    put16(p + 8, rdlen);
+    if (rdlen > 0)
+        memcpy(p + 10, rdata, rdlen);
+    size_t start = m->len;
+    m->len += need;
+    m->count[sec]++;
+    /* An owner written at least partly in full is a target for later owners and for names
+     * below it (the SOA owner a second negative record shares, say). */
+    if (prefix > 0 && start <= PTR_MAX)
+        cdns_msg_remember_name(m, (uint16_t)start);
+    return CDNS_OK;
+}
+
+cdns_msg_mark_t cdns_msg_mark(const cdns_msg_t *m)
+{
+    cdns_msg_mark_t mk = {.len = m->len, .nnames = m->nnames};
+    memcpy(mk.count, m->count, sizeof(mk.count));
+    return mk;
+}
+
+void cdns_msg_rollback(cdns_msg_t *m, cdns_msg_mark_t mark)
+{
+    /* truncated stays set: the records dropped here are the reason TC goes out. */
+    m->len = mark.len;
+    memcpy(m->count, mark.count, sizeof(m->count));
+    m->nnames = mark.nnames;
+}
+
+void cdns_msg_set_rcode(cdns_msg_t *m, uint16_t rcode)
+{
+    m->rcode = rcode;
+}
+
+size_t cdns_msg_finish(cdns_msg_t *m)
+{
+    uint8_t *b = m->buf;
+    uint16_t flags = (uint16_t)((m->flags & ~0x000fu) | (m->rcode & 0x000fu));
+    if (m->truncated)
+        flags |= CDNS_F_TC;
+    put16(b + 2, flags);
+    put16(b + 6, m->count[CDNS_SEC_ANSWER]);
+    put16(b + 8, m->count[CDNS_SEC_AUTHORITY]);
+    put16(b + 10, (uint16_t)(m->count[CDNS_SEC_ADDITIONAL] + (m->edns ? 1 : 0)));
+    if (m->edns) {
+        /* The room was reserved at begin, so this always fits. */
+        assert(m->len + OPT_RR_LEN <= m->cap);
+        uint8_t *p = b + m->len;
+        p[0] = 0;
+        put16(p + 1, CDNS_T_OPT);
+        put16(p + 3, CDNS_EDNS_SIZE);
+        put32(p + 5, ((uint32_t)(m->rcode >> 4) << 24) | (m->edns_flags & CDNS_EDNS_DO)); /* version 0 */
+        put16(p + 9, 0);
+        m->len += OPT_RR_LEN;
+    }
+    return m->len;
+}
