@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* answer.c — writes the authoritative answer to a query from a snapshot.
+ *
+ * Runs on worker threads against a published snapshot, with no lock and no allocation: every
+ * RRset is already wire rdata and every name it needs next (CNAME, SRV, MX, NS targets) is
+ * already resolved to a node, so an answer is a few hash probes plus copies into the caller's
+ * message. Nothing here keeps a pointer past the call.
+ *
+ * Truncation follows RFC 2181 §9: an ANSWER or AUTHORITY RRset is written whole or not at all
+ * and a missing one sets TC; ADDITIONAL data that does not fit is dropped without TC.
+ */
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define CNAME_MAX_LINKS 8
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Offset of the rdata name for types that name another owner, -1 for the others. */
+static int target_offset(uint16_t type)
+{
+    switch (type) {
+    case CDNS_T_CNAME:
+    case CDNS_T_NS:
+    case CDNS_T_PTR:
+        return 0;
+    case CDNS_T_MX:
+        return 2;
+    case CDNS_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
+                         const cdns_rrset_t *rs)
+{
+    /* The writer copies the owner's labels even when it only needs the pointer: never NULL. */
+    static const uint8_t root = 0;
+    if (!owner)
+        owner = &root;
+    cdns_msg_mark_t mark = cdns_msg_mark(m);
+    int toff = target_offset(rs->type);
+    const uint8_t *p = rs->rdata;
+    for (uint16_t i = 0; i < rs->count; i++) {
+        uint16_t rdlen = get16(p);
+        int rc = cdns_msg_put_rr(m, sec, owner_off, owner, rs->type, CDNS_C_IN, rs->ttl_s, p + 2, rdlen);
+        if (rc != CDNS_OK) {
+            cdns_msg_rollback(m, mark);
+            return rc;
+        }
+        /* The target names sit uncompressed in the packet now: later owners (the CNAME's next
+         * link, the SRV targets' addresses) can point at them instead of repeating them. */
+        if (toff >= 0)
+            cdns_msg_remember_name(m, (uint16_t)(m->len - rdlen + (size_t)toff));
+        p += 2 + (size_t)rdlen;
+    }
+    return CDNS_OK;
+}
+
+/* Offset of zone apex inside the question name when the name lies in the zone, else -1. */
+static int apex_offset_in_qname(const cdns_zone_t *z, const cdns_query_t *q)
+{
+    if (!q->has_question || q->qname_len < z->apex_len)
+        return -1;
+    size_t want = (size_t)q->qname_len - z->apex_len;
+    size_t pos = 0;
+    while (pos < want && q->qname_lower[pos] != 0)
+        pos += (size_t)q->qname_lower[pos] + 1;
+    if (pos != want || memcmp(q->qname_lower + pos, z->apex, z->apex_len) != 0)
+        return -1;
+    return (int)pos;
+}
+
+void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_section_t sec)
+{
+    if (!z || !z->soa || z->soa->count == 0)
+        return;
+    const uint8_t *rd = z->soa->rdata;
+    int off = apex_offset_in_qname(z, q);
+    /* A pointer to the root label would be longer than the label itself. */
+    uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
+    cdns_msg_put_rr(m, sec, owner_off, z->apex, CDNS_T_SOA, CDNS_C_IN, z->neg_ttl_s, rd + 2, get16(rd));
+}
+
+/* A and AAAA of the in-snapshot targets of an SRV, MX or NS RRset, into ADDITIONAL. What does
+ * not fit is left out and TC keeps the value it had (RFC 2181 §9). */
+static void put_additional(cdns_msg_t *m, const cdns_rrset_t *rs)
+{
+    if (!rs->targets || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
+        return;
+    bool was_truncated = m->truncated;
+    for (uint16_t i = 0; i < rs->count; i++) {
+        const cdns_node_t *t = rs->targets[i];
+        if (!t)
+            continue;
+        bool dup = false;
+        for (uint16_t j = 0; j < i && !dup; j++)
+            dup = rs->targets[j] == t;
+        if (dup)
+            continue;
+        static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
+        for (int k = 0; k < 2; k++) {
+            const cdns_rrset_t *a = cdns_node_rrset(t, types[k]);
+            if (a && cdns_store_put_rrset(m, CDNS_SEC_ADDITIONAL, 0, t->name, a) != CDNS_OK) {
+                /* The rest would most likely not fit either: stop here. */
+                m->truncated = was_truncated;
+                return;
+            }
+        }
+    }
+}
+
+/* The topmost delegation at or above the closest encloser ce (at offset ce_off in name) and
+ * below the apex of z, or NULL. *cut_off receives its offset in name. */
+static const cdns_node_t *find_cut(const cdns_snapshot_t *s, const uint8_t *name, size_t len, const cdns_node_t *ce,
+                                   size_t ce_off, const cdns_zone_t *z, size_t *cut_off)
+{
+    if (!s->zone_deleg[ce->zone] || len < z->apex_len)
+        return NULL;
+    size_t apex_off = len - z->apex_len;
+    uint8_t offs[128];
+    int n = 0;
+    for (size_t pos = 0; pos < apex_off && name[pos] != 0; pos += (size_t)name[pos] + 1)
+        if (pos >= ce_off)
+            offs[n++] = (uint8_t)pos;
+    /* Nearest the apex first: a delegation hides everything below it, deeper cuts included. */
+    for (int i = n - 1; i >= 0; i--) {
+        size_t o = offs[i];
+        const cdns_node_t *c =
+            o == ce_off ? ce : cdns_store__lookup(s, name + o, len - o, cdns_dname_hash(name + o, len - o));
+        if (c && (c->flags & CDNS_NODE_DELEGATION)) {
+            *cut_off = o;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void referral(cdns_msg_t *m, const cdns_node_t *cut, size_t cut_off, cdns_answer_info_t *info)
+{
+    /* Not authoritative below a cut: AA stays clear. */
+    info->kind = CDNS_ANSWER_REFERRAL;
+    const cdns_rrset_t *ns = cdns_node_rrset(cut, CDNS_T_NS);
+    if (cdns_store_put_rrset(m, CDNS_SEC_AUTHORITY, (uint16_t)(CDNS_MSG_QNAME_OFF + cut_off), NULL, ns) != CDNS_OK)
+        return;
+    put_additional(m, ns);
+}
+
+static void negative(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                     bool nxdomain)
+{
+    info->kind = nxdomain ? CDNS_ANSWER_NXDOMAIN : CDNS_ANSWER_NODATA;
+    if (nxdomain)
+        cdns_msg_set_rcode(m, CDNS_RCODE_NXDOMAIN);
+    cdns_store_put_soa(z, q, m, CDNS_SEC_AUTHORITY);
+}
+
+/* Follows the CNAME at node n (already known to lack qtype), writing each link and then the
+ * data, the negative answer, or the name to chase outside the snapshot. */
+static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                  const cdns_node_t *n, const cdns_rrset_t *cname)
+{
+    const cdns_node_t *seen[CNAME_MAX_LINKS + 1];
+    int nseen = 0;
+    uint16_t owner_off = CDNS_MSG_QNAME_OFF;
+    const uint8_t *owner = NULL;
+    info->kind = CDNS_ANSWER_DATA;
+    seen[nseen++] = n;
+    for (int links = 1;; links++) {
+        if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, owner_off, owner, cname) != CDNS_OK)
+            return; /* TC: the client retries over TCP */
+        /* A CNAME RRset has one record; should a builder have given it more, the first wins. */
+        const uint8_t *tname = cname->rdata + 2;
+        size_t tlen = get16(cname->rdata);
+        const cdns_node_t *t = cname->targets[0];
+        size_t ce_off = 0;
+        const cdns_node_t *ce = t ? t : cdns_store__closest(s, tname, tlen, &ce_off);
+        if (!ce) {
+            info->cname_target = tname; /* outside every zone here: the caller chases it */
+            return;
+        }
+        const cdns_zone_t *tz = &s->zones[ce->zone];
+        size_t cut_off;
+        if (find_cut(s, tname, tlen, ce, ce_off, tz, &cut_off)) {
+            info->cname_target = tname; /* delegated away: not ours to answer */
+            return;
+        }
+        if (!t) {
+            negative(tz, q, m, info, true); /* RFC 6604: the rcode speaks of the last name */
+            return;
+        }
+        for (int i = 0; i < nseen; i++)
+            if (seen[i] == t)
+                return; /* a loop: what is written is the whole answer */
+        if (links >= CNAME_MAX_LINKS)
+            return;
+        seen[nseen++] = t;
+        const cdns_rrset_t *rs = cdns_node_rrset(t, q->qtype);
+        if (rs) {
+            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, 0, t->name, rs) == CDNS_OK)
+                put_additional(m, rs);
+            return;
+        }
+        cname = cdns_node_rrset(t, CDNS_T_CNAME);
+        if (!cname) {
+            negative(tz, q, m, info, false);
+            return;
+        }
+        owner_off = 0;
+        owner = t->name;
+    }
+}
+
+void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info)
+{
+    info->kind = CDNS_ANSWER_NOTAUTH;
+    info->zone = NULL;
+    info->cname_target = NULL;
+    if (!s || !q->has_question)
+        return;
+    size_t off = 0;
+    const cdns_node_t *n = cdns_store__closest(s, q->qname_lower, q->qname_len, &off);
+    if (!n)
+        return;
+    const cdns_zone_t *z = &s->zones[n->zone];
+    info->zone = z;
+
+    size_t cut_off;
+    const cdns_node_t *cut = find_cut(s, q->qname_lower, q->qname_len, n, off, z, &cut_off);
+    if (cut) {
+        referral(m, cut, cut_off, info);
+        return;
+    }
+    m->flags |= CDNS_F_AA;
+    if (off != 0) {
+        negative(z, q, m, info, true);
+        return;
+    }
+
+    if (q->qtype == CDNS_T_ANY) {
+        if (n->nrrsets == 0) {
+            negative(z, q, m, info, false);
+            return;
+        }
+        info->kind = CDNS_ANSWER_DATA;
+        for (uint16_t i = 0; i < n->nrrsets; i++)
+            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, &n->rrsets[i]) != CDNS_OK)
+                return;
+        return;
+    }
+    const cdns_rrset_t *rs = cdns_node_rrset(n, q->qtype);
+    if (rs) {
+        info->kind = CDNS_ANSWER_DATA;
+        if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs) == CDNS_OK)
+            put_additional(m, rs);
+        return;
+    }
+    const cdns_rrset_t *cname = cdns_node_rrset(n, CDNS_T_CNAME);
+    if (cname) {
+        chase(s, q, m, info, n, cname);
+        return;
+    }
+    negative(z, q, m, info, false);
+}

@@ -1,0 +1,749 @@
+/* SPDX-License-Identifier: MIT */
+/* builder.c — collects zones and records on one thread and freezes them into a snapshot.
+ *
+ * The builder is owned by the thread that created it (the main thread, which also owns the
+ * Kubernetes index); nothing here is shared. It keeps names in one growable byte buffer, nodes
+ * and records in growable arrays and an open-addressing name table; commit sorts the records,
+ * drops duplicates and lays the snapshot out in one allocation, then frees the builder.
+ *
+ * Why a hash table and not the tree over reversed labels that DESIGN.md §1 describes: nearly
+ * every query the store sees is an exact-name lookup (a service, an SRV name, a pod address),
+ * and a hash probe with a tag byte answers that with one or two cache misses, where a tree
+ * walks one node per label. The one thing a tree gives for free, the zone and closest
+ * encloser of a name, we get by probing the name's label suffixes longest first (a cluster
+ * name has 5-7 labels, so a miss costs a handful of probes). There are no wildcards or
+ * canonical-order walks (NSEC) in this store that would need ordered keys. The builder API
+ * (begin/add/commit) hides the choice, so a trie can replace it without touching callers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define BN_APEX 0x1u
+
+/* A name being built. Names of empty non-terminals point into their descendant's copy. */
+typedef struct bnode {
+    uint32_t name_off; /* into b->names */
+    uint32_t hash;     /* cdns_dname_hash of the name */
+    uint16_t zone;     /* index into b->zones: the deepest zone holding the name */
+    uint8_t name_len;
+    uint8_t labels;
+    uint8_t flags; /* BN_* */
+} bnode_t;
+
+/* One record as added (duplicates included until commit). */
+typedef struct brec {
+    uint32_t node; /* index into b->nodes */
+    uint32_t ttl_s;
+    uint32_t rdata_off; /* into b->rdata */
+    uint16_t type;
+    uint16_t rdlen;
+} brec_t;
+
+struct cdns_builder {
+    uint8_t *names;
+    size_t names_len, names_cap;
+    bnode_t *nodes;
+    size_t nnodes, nodes_cap;
+    uint64_t *table; /* hash << 32 | node index + 1, 0 = empty; linear probing */
+    size_t table_slots;
+    brec_t *recs;
+    size_t nrecs, recs_cap;
+    uint8_t *rdata;
+    size_t rdata_len, rdata_cap;
+    uint32_t *zones; /* apex node index per zone */
+    size_t nzones, zones_cap;
+};
+
+/* Grows *p (an array of elem-sized items with *cap of them) to hold at least need items. */
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CDNS_OK;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > SIZE_MAX / elem)
+        return CDNS_ENOMEM;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return CDNS_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return CDNS_OK;
+}
+
+/* Length of a wire name inside at most max octets, 0 when malformed (compression pointers,
+ * bad label types, over 255 octets or running past max). Counts labels into *labels. */
+static size_t name_len_bounded(const uint8_t *p, size_t max, int *labels)
+{
+    size_t pos = 0;
+    int n = 0;
+    for (;;) {
+        if (pos >= max)
+            return 0;
+        uint8_t l = p[pos];
+        if (l == 0)
+            break;
+        if (l > CDNS_LABEL_MAX)
+            return 0;
+        pos += (size_t)l + 1;
+        n++;
+    }
+    pos++;
+    if (pos > CDNS_DNAME_MAX)
+        return 0;
+    if (labels)
+        *labels = n;
+    return pos;
+}
+
+static void lower_bytes(uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            p[i] = (uint8_t)(p[i] + ('a' - 'A'));
+}
+
+/* Lowercases the labels of a validated wire name in place (length octets are < 64, so folding
+ * every byte would also work, but this keeps the intent plain). */
+static void lower_name(uint8_t *p)
+{
+    while (*p) {
+        lower_bytes(p + 1, *p);
+        p += *p + 1;
+    }
+}
+
+/* Offset of the name inside rdata of a type that names another owner, or -1. */
+static int target_offset(uint16_t type)
+{
+    switch (type) {
+    case CDNS_T_CNAME:
+    case CDNS_T_NS:
+    case CDNS_T_PTR:
+        return 0;
+    case CDNS_T_MX:
+        return 2;
+    case CDNS_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+static int64_t find_node(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash)
+{
+    if (!b->table_slots)
+        return -1;
+    size_t mask = b->table_slots - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        uint64_t e = b->table[i];
+        if (!e)
+            return -1;
+        /* The hash in the slot spares loading the node of every entry the probe passes. */
+        if ((uint32_t)(e >> 32) != hash)
+            continue;
+        uint32_t idx = (uint32_t)e - 1;
+        const bnode_t *n = &b->nodes[idx];
+        if (n->name_len == len && memcmp(b->names + n->name_off, name, len) == 0)
+            return (int64_t)idx;
+    }
+}
+
+static void table_put(uint64_t *table, size_t slots, uint32_t hash, uint32_t idx)
+{
+    size_t mask = slots - 1;
+    size_t i = hash & mask;
+    while (table[i])
+        i = (i + 1) & mask;
+    table[i] = (uint64_t)hash << 32 | (idx + 1);
+}
+
+/* Keeps the load factor at or under 1/2 so probes stay short while building. */
+static int table_reserve(cdns_builder_t *b, size_t nodes)
+{
+    if (nodes * 2 <= b->table_slots)
+        return CDNS_OK;
+    size_t slots = b->table_slots ? b->table_slots : 1024;
+    while (nodes * 2 > slots)
+        slots *= 2;
+    uint64_t *t = calloc(slots, sizeof(*t));
+    if (!t)
+        return CDNS_ENOMEM;
+    for (size_t i = 0; i < b->nnodes; i++)
+        table_put(t, slots, b->nodes[i].hash, (uint32_t)i);
+    free(b->table);
+    b->table = t;
+    b->table_slots = slots;
+    return CDNS_OK;
+}
+
+/* Appends a node whose name already sits in b->names at name_off (room reserved by caller). */
+static uint32_t push_node(cdns_builder_t *b, uint32_t name_off, size_t len, uint32_t hash, int labels, uint16_t zone)
+{
+    uint32_t idx = (uint32_t)b->nnodes++;
+    bnode_t *n = &b->nodes[idx];
+    n->name_off = name_off;
+    n->hash = hash;
+    n->zone = zone;
+    n->name_len = (uint8_t)len;
+    n->labels = (uint8_t)labels;
+    n->flags = 0;
+    table_put(b->table, b->table_slots, hash, idx);
+    return idx;
+}
+
+/* Room for `extra` more nodes and `bytes` more name octets. */
+static int reserve_nodes(cdns_builder_t *b, size_t extra, size_t bytes)
+{
+    if (b->nnodes + extra > CDNS_STORE__MAX_NODES || b->names_len + bytes > UINT32_MAX)
+        return CDNS_ERANGE; /* the snapshot's table addresses nodes with 24 bits */
+    int rc = grow((void **)&b->nodes, &b->nodes_cap, b->nnodes + extra, sizeof(*b->nodes));
+    if (rc == CDNS_OK)
+        rc = grow((void **)&b->names, &b->names_cap, b->names_len + bytes, 1);
+    if (rc == CDNS_OK)
+        rc = table_reserve(b, b->nnodes + extra);
+    return rc;
+}
+
+/* Label offsets of a validated name, root label included last; returns the count. */
+static int label_offsets(const uint8_t *name, uint8_t offs[128])
+{
+    int n = 0;
+    size_t pos = 0;
+    for (;;) {
+        offs[n++] = (uint8_t)pos;
+        if (!name[pos])
+            return n;
+        pos += (size_t)name[pos] + 1;
+    }
+}
+
+/* Finds or creates the node of a lowercase name lying in a declared zone, creating the empty
+ * non-terminals between it and the closest existing ancestor, which decides its zone (apexes
+ * are always nodes, so the first ancestor found lies in the deepest zone holding the name). */
+static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels, uint32_t *out)
+{
+    uint32_t h0 = cdns_dname_hash(name, len);
+    int64_t found = find_node(b, name, len, h0);
+    if (found >= 0) {
+        *out = (uint32_t)found;
+        return CDNS_OK;
+    }
+    uint8_t offs[128];
+    uint32_t hashes[128];
+    int n = label_offsets(name, offs);
+    hashes[0] = h0;
+    int k; /* the first existing ancestor is the suffix at offs[k] */
+    found = -1;
+    for (k = 1; k < n; k++) {
+        hashes[k] = cdns_dname_hash(name + offs[k], len - offs[k]);
+        found = find_node(b, name + offs[k], len - offs[k], hashes[k]);
+        if (found >= 0)
+            break;
+    }
+    if (found < 0)
+        return CDNS_ERANGE;
+    uint16_t zone = b->nodes[found].zone;
+    int rc = reserve_nodes(b, (size_t)k, len);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t base = (uint32_t)b->names_len;
+    memcpy(b->names + base, name, len);
+    b->names_len += len;
+    *out = push_node(b, base, len, h0, labels, zone);
+    for (int i = 1; i < k; i++)
+        push_node(b, base + offs[i], len - offs[i], hashes[i], labels - i, zone);
+    return CDNS_OK;
+}
+
+/* Validates and lowercases a name into buf. */
+static int take_name(const uint8_t *name, uint8_t buf[CDNS_DNAME_MAX], size_t *len, int *labels)
+{
+    if (!name)
+        return CDNS_EINVAL;
+    size_t l = name_len_bounded(name, CDNS_DNAME_MAX, labels);
+    if (!l)
+        return CDNS_EMALFORMED;
+    memcpy(buf, name, l);
+    lower_bytes(buf, l);
+    *len = l;
+    return CDNS_OK;
+}
+
+cdns_builder_t *cdns_builder_new(void)
+{
+    return calloc(1, sizeof(cdns_builder_t));
+}
+
+void cdns_builder_free(cdns_builder_t *b)
+{
+    if (!b)
+        return;
+    free(b->names);
+    free(b->nodes);
+    free(b->table);
+    free(b->recs);
+    free(b->rdata);
+    free(b->zones);
+    free(b);
+}
+
+int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex)
+{
+    uint8_t name[CDNS_DNAME_MAX];
+    size_t len;
+    int labels;
+    int rc = take_name(apex, name, &len, &labels);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t h = cdns_dname_hash(name, len);
+    int64_t found = find_node(b, name, len, h);
+    if (found >= 0) {
+        /* Declaring a zone twice is harmless; declaring one where names already exist would
+         * leave the names below it in the parent zone, so the contract forbids it. */
+        return (b->nodes[found].flags & BN_APEX) ? CDNS_OK : CDNS_EINVAL;
+    }
+    if (b->nzones >= UINT16_MAX)
+        return CDNS_ERANGE;
+    rc = reserve_nodes(b, 1, len);
+    if (rc == CDNS_OK)
+        rc = grow((void **)&b->zones, &b->zones_cap, b->nzones + 1, sizeof(*b->zones));
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t off = (uint32_t)b->names_len;
+    memcpy(b->names + off, name, len);
+    b->names_len += len;
+    /* Ancestors up to an enclosing zone become empty non-terminals at commit, once every zone
+     * is known, so zones may be declared in any order among themselves. */
+    uint32_t idx = push_node(b, off, len, h, labels, (uint16_t)b->nzones);
+    b->nodes[idx].flags |= BN_APEX;
+    b->zones[b->nzones++] = idx;
+    return CDNS_OK;
+}
+
+int cdns_builder_add_name(cdns_builder_t *b, const uint8_t *owner)
+{
+    uint8_t name[CDNS_DNAME_MAX];
+    size_t len;
+    int labels;
+    int rc = take_name(owner, name, &len, &labels);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t idx;
+    return intern(b, name, len, labels, &idx);
+}
+
+/* Checks the names inside rdata of the types whose rdata we interpret. */
+static int check_rdata(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+{
+    size_t l1, l2;
+    switch (type) {
+    case CDNS_T_A:
+        return rdlen == 4 ? CDNS_OK : CDNS_EMALFORMED;
+    case CDNS_T_AAAA:
+        return rdlen == 16 ? CDNS_OK : CDNS_EMALFORMED;
+    case CDNS_T_SOA:
+        l1 = name_len_bounded(rdata, rdlen, NULL);
+        if (!l1)
+            return CDNS_EMALFORMED;
+        l2 = name_len_bounded(rdata + l1, rdlen - l1, NULL);
+        return (l2 && l1 + l2 + 20 == rdlen) ? CDNS_OK : CDNS_EMALFORMED;
+    default:
+        break;
+    }
+    int off = target_offset(type);
+    if (off < 0)
+        return CDNS_OK;
+    if (rdlen <= off)
+        return CDNS_EMALFORMED;
+    l1 = name_len_bounded(rdata + off, rdlen - (size_t)off, NULL);
+    return (l1 && (size_t)off + l1 == rdlen) ? CDNS_OK : CDNS_EMALFORMED;
+}
+
+int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl_s, const uint8_t *rdata,
+                     uint16_t rdlen)
+{
+    /* Meta types and the OPT pseudo-record can never be data. */
+    if (type == 0 || type == CDNS_T_OPT || type == CDNS_T_ANY || type == CDNS_T_AXFR || type == CDNS_T_IXFR)
+        return CDNS_EINVAL;
+    if (rdlen && !rdata)
+        return CDNS_EINVAL;
+    int rc = check_rdata(type, rdata, rdlen);
+    if (rc != CDNS_OK)
+        return rc;
+    uint8_t name[CDNS_DNAME_MAX];
+    size_t len;
+    int labels;
+    rc = take_name(owner, name, &len, &labels);
+    if (rc != CDNS_OK)
+        return rc;
+    if (b->rdata_len + rdlen > UINT32_MAX)
+        return CDNS_ENOMEM;
+    rc = grow((void **)&b->recs, &b->recs_cap, b->nrecs + 1, sizeof(*b->recs));
+    if (rc == CDNS_OK)
+        rc = grow((void **)&b->rdata, &b->rdata_cap, b->rdata_len + rdlen, 1);
+    uint32_t idx = 0;
+    if (rc == CDNS_OK)
+        rc = intern(b, name, len, labels, &idx);
+    if (rc != CDNS_OK)
+        return rc;
+    brec_t *r = &b->recs[b->nrecs++];
+    r->node = idx;
+    r->ttl_s = ttl_s;
+    r->rdata_off = (uint32_t)b->rdata_len;
+    r->type = type;
+    r->rdlen = rdlen;
+    if (rdlen)
+        memcpy(b->rdata + b->rdata_len, rdata, rdlen);
+    /* The contract keeps names inside rdata lowercase: targets are looked up by them. */
+    uint8_t *copy = b->rdata + b->rdata_len;
+    int toff = target_offset(type);
+    if (toff >= 0) {
+        lower_name(copy + toff);
+    } else if (type == CDNS_T_SOA) {
+        lower_name(copy);
+        lower_name(copy + name_len_bounded(copy, rdlen, NULL));
+    }
+    b->rdata_len += rdlen;
+    return CDNS_OK;
+}
+
+/* ------------------------------------------------------------------ commit */
+
+/* Order: node, type, then rdata (shorter first, then octets), so duplicates are adjacent and
+ * each RRset comes out in one deterministic order whatever order the watch delivered. */
+static int cmp_rec(const void *pa, const void *pb, void *ctx)
+{
+    const brec_t *a = pa, *b = pb;
+    const uint8_t *rdata = ctx;
+    if (a->node != b->node)
+        return a->node < b->node ? -1 : 1;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    if (a->rdlen != b->rdlen)
+        return a->rdlen < b->rdlen ? -1 : 1;
+    if (!a->rdlen)
+        return 0;
+    return memcmp(rdata + a->rdata_off, rdata + b->rdata_off, a->rdlen);
+}
+
+/* Records by node with a counting sort (linear: the node indices are dense), then each node's
+ * few records by type and rdata; a general sort of 300k records costs several times more. */
+static int sort_records(cdns_builder_t *b)
+{
+    size_t n = b->nrecs;
+    if (n < 2)
+        return CDNS_OK;
+    uint32_t *next = calloc(b->nnodes + 1, sizeof(*next));
+    brec_t *sorted = malloc(n * sizeof(*sorted));
+    if (!next || !sorted) {
+        free(next);
+        free(sorted);
+        return CDNS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        next[b->recs[i].node + 1]++;
+    for (size_t i = 1; i <= b->nnodes; i++)
+        next[i] += next[i - 1];
+    for (size_t i = 0; i < n; i++)
+        sorted[next[b->recs[i].node]++] = b->recs[i];
+    free(next);
+    free(b->recs);
+    b->recs = sorted;
+    b->recs_cap = n;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && sorted[j].node == sorted[i].node)
+            j++;
+        if (j - i > 16) {
+            qsort_r(sorted + i, j - i, sizeof(*sorted), cmp_rec, b->rdata);
+        } else {
+            for (size_t k = i + 1; k < j; k++) {
+                brec_t r = sorted[k];
+                size_t m = k;
+                for (; m > i && cmp_rec(&sorted[m - 1], &r, b->rdata) > 0; m--)
+                    sorted[m] = sorted[m - 1];
+                sorted[m] = r;
+            }
+        }
+        i = j;
+    }
+    return CDNS_OK;
+}
+
+static bool same_rrset(const brec_t *a, const brec_t *b)
+{
+    return a->node == b->node && a->type == b->type;
+}
+
+/* Makes the names between each apex and the zone enclosing it exist, so that a query for such
+ * a name (in the parent zone) is NODATA, not NXDOMAIN. */
+static int link_apexes(cdns_builder_t *b)
+{
+    for (size_t z = 0; z < b->nzones; z++) {
+        uint8_t name[CDNS_DNAME_MAX];
+        const bnode_t *apex = &b->nodes[b->zones[z]];
+        size_t len = apex->name_len;
+        memcpy(name, b->names + apex->name_off, len);
+        if (len == 1)
+            continue;
+        size_t off = (size_t)name[0] + 1;
+        int labels = apex->labels - 1;
+        /* intern() fails with ERANGE when no zone encloses the name: then nothing is needed. */
+        uint32_t idx;
+        int rc = intern(b, name + off, len - off, labels, &idx);
+        if (rc != CDNS_OK && rc != CDNS_ERANGE)
+            return rc;
+    }
+    return CDNS_OK;
+}
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Decides where each node's name goes in the snapshot's name area: names are placed longest
+ * first, and every ancestor not yet placed points into its descendant's copy (an empty
+ * non-terminal "_tcp.svc.ns.svc.cluster.local" costs no bytes beside "_http._tcp.svc..."). */
+static int place_names(const cdns_builder_t *b, uint32_t *pos, size_t *total)
+{
+    size_t n = b->nnodes;
+    uint32_t count[CDNS_DNAME_MAX + 1] = {0};
+    uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+    if (!order)
+        return CDNS_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        count[b->nodes[i].name_len]++;
+    /* Counting sort, longest first. */
+    uint32_t start = 0;
+    for (int l = CDNS_DNAME_MAX; l >= 0; l--) {
+        uint32_t c = count[l];
+        count[l] = start;
+        start += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[count[b->nodes[i].name_len]++] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++)
+        pos[i] = UINT32_MAX;
+    size_t used = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = order[k];
+        if (pos[i] != UINT32_MAX)
+            continue;
+        const bnode_t *nd = &b->nodes[i];
+        const uint8_t *name = b->names + nd->name_off;
+        pos[i] = (uint32_t)used;
+        size_t off = 0;
+        while (name[off]) {
+            off += (size_t)name[off] + 1;
+            size_t l = nd->name_len - off;
+            int64_t a = find_node(b, name + off, l, cdns_dname_hash(name + off, l));
+            if (a < 0)
+                continue; /* above every zone, or between a nested apex and nothing */
+            if (pos[a] != UINT32_MAX)
+                break; /* placed earlier, and so are all of its ancestors */
+            pos[a] = (uint32_t)(used + off);
+        }
+        used += nd->name_len;
+    }
+    free(order);
+    *total = used;
+    return CDNS_OK;
+}
+
+int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
+{
+    int rc = CDNS_OK;
+    uint32_t *pos = NULL;
+    cdns_snapshot_t *s = NULL;
+    if (!b || !out) {
+        rc = CDNS_EINVAL;
+        goto fail;
+    }
+    *out = NULL;
+    rc = link_apexes(b);
+    if (rc != CDNS_OK)
+        goto fail;
+
+    /* Sort, drop duplicates (keeping the smaller TTL), count what the layout needs. */
+    rc = sort_records(b);
+    if (rc != CDNS_OK)
+        goto fail;
+    size_t w = 0, nrrsets = 0, ntargets = 0, rdata_bytes = 0, run = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        brec_t *r = &b->recs[i];
+        if (w > 0 && cmp_rec(&b->recs[w - 1], r, b->rdata) == 0) {
+            if (r->ttl_s < b->recs[w - 1].ttl_s)
+                b->recs[w - 1].ttl_s = r->ttl_s;
+            continue;
+        }
+        if (w == 0 || !same_rrset(&b->recs[w - 1], r)) {
+            nrrsets++;
+            run = 0;
+        }
+        if (++run > UINT16_MAX) {
+            rc = CDNS_ERANGE; /* an RRset's count is 16 bits on the wire */
+            goto fail;
+        }
+        if (target_offset(r->type) >= 0)
+            ntargets++;
+        rdata_bytes += 2 + (size_t)r->rdlen;
+        b->recs[w++] = *r;
+    }
+    size_t nrecs = w;
+
+    size_t nnodes = b->nnodes;
+    pos = malloc((nnodes ? nnodes : 1) * sizeof(*pos));
+    if (!pos) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    size_t names_bytes;
+    rc = place_names(b, pos, &names_bytes);
+    if (rc != CDNS_OK)
+        goto fail;
+
+    /* Load at most 0.6: the tags keep probes past foreign entries cheap, and any size works
+     * since slots are picked by multiply-shift, not by a power-of-two mask. */
+    size_t slots = nnodes + nnodes * 2 / 3 + 8;
+
+    /* One block: zones | nodes | rrsets | targets | table | zone_deleg | names | rdata. */
+    size_t o_zones = 0;
+    size_t o_nodes = align8(o_zones + b->nzones * sizeof(cdns_zone_t));
+    size_t o_rrsets = align8(o_nodes + nnodes * sizeof(cdns_node_t));
+    size_t o_targets = align8(o_rrsets + nrrsets * sizeof(cdns_rrset_t));
+    size_t o_table = align8(o_targets + ntargets * sizeof(cdns_node_t *));
+    size_t o_deleg = o_table + slots * sizeof(uint32_t);
+    size_t o_names = o_deleg + b->nzones;
+    size_t o_rdata = o_names + names_bytes;
+    size_t total = o_rdata + rdata_bytes;
+
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    uint8_t *blk = calloc(1, total ? total : 1);
+    if (!blk) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    s->block = blk;
+    s->memory = total + sizeof(*s);
+    s->zones = (cdns_zone_t *)(blk + o_zones);
+    s->nzones = (unsigned)b->nzones;
+    s->nodes = (cdns_node_t *)(blk + o_nodes);
+    s->nnodes = (uint32_t)nnodes;
+    s->table = (uint32_t *)(blk + o_table);
+    s->table_slots = (uint32_t)slots;
+    s->zone_deleg = blk + o_deleg;
+    s->nrecords = nrecs;
+    cdns_rrset_t *rrsets = (cdns_rrset_t *)(blk + o_rrsets);
+    const cdns_node_t **targets = (const cdns_node_t **)(blk + o_targets);
+    uint8_t *names = blk + o_names;
+    uint8_t *rdp = blk + o_rdata;
+
+    /* Nodes, names and the table. */
+    for (size_t i = 0; i < nnodes; i++) {
+        const bnode_t *bn = &b->nodes[i];
+        cdns_node_t *n = &s->nodes[i];
+        n->name = names + pos[i];
+        n->name_len = bn->name_len;
+        n->labels = bn->labels;
+        n->zone = bn->zone;
+        n->flags = (bn->flags & BN_APEX) ? CDNS_NODE_APEX : 0;
+        uint32_t slot = cdns_store__slot(bn->hash, (uint32_t)slots);
+        while (s->table[slot])
+            slot = slot + 1 == slots ? 0 : slot + 1;
+        s->table[slot] = (CDNS_STORE__TAG(bn->hash) << CDNS_STORE__IDX_BITS) | (uint32_t)(i + 1);
+    }
+    /* Copy each name: ancestors get their bytes from their descendant's copy, which carries
+     * the same octets at the same place, so writing every node's name is idempotent. */
+    for (size_t i = 0; i < nnodes; i++)
+        memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+
+    /* RRsets, their rdata and targets, in record order (node, then type). */
+    size_t k = 0, t = 0;
+    for (size_t i = 0; i < nrecs;) {
+        size_t j = i + 1;
+        while (j < nrecs && same_rrset(&b->recs[i], &b->recs[j]))
+            j++;
+        const brec_t *r0 = &b->recs[i];
+        cdns_node_t *n = &s->nodes[r0->node];
+        cdns_rrset_t *rs = &rrsets[k++];
+        if (!n->rrsets)
+            n->rrsets = rs;
+        if (n->nrrsets == UINT16_MAX) {
+            rc = CDNS_ERANGE;
+            goto fail;
+        }
+        n->nrrsets++;
+        rs->type = r0->type;
+        rs->count = (uint16_t)(j - i);
+        rs->ttl_s = UINT32_MAX;
+        rs->rdata = rdp;
+        int toff = target_offset(r0->type);
+        if (toff >= 0)
+            rs->targets = &targets[t];
+        for (size_t m = i; m < j; m++) {
+            const brec_t *r = &b->recs[m];
+            if (r->ttl_s < rs->ttl_s)
+                rs->ttl_s = r->ttl_s;
+            const uint8_t *src = b->rdata + r->rdata_off;
+            rdp[0] = (uint8_t)(r->rdlen >> 8);
+            rdp[1] = (uint8_t)r->rdlen;
+            memcpy(rdp + 2, src, r->rdlen);
+            rdp += 2 + (size_t)r->rdlen;
+            if (toff >= 0) {
+                const uint8_t *tn = src + toff;
+                size_t tl = r->rdlen - (size_t)toff;
+                int64_t ti = find_node(b, tn, tl, cdns_dname_hash(tn, tl));
+                targets[t++] = ti >= 0 ? &s->nodes[ti] : NULL;
+            }
+        }
+        rs->rdata_len = (uint32_t)(rdp - rs->rdata);
+        if (r0->type == CDNS_T_NS && !(n->flags & CDNS_NODE_APEX)) {
+            n->flags |= CDNS_NODE_DELEGATION;
+            s->zone_deleg[n->zone] = 1;
+        }
+        i = j;
+    }
+
+    /* Zones. */
+    for (size_t z = 0; z < b->nzones; z++) {
+        cdns_zone_t *zone = &s->zones[z];
+        const cdns_node_t *apex = &s->nodes[b->zones[z]];
+        zone->apex = apex->name;
+        zone->apex_len = apex->name_len;
+        zone->apex_labels = apex->labels;
+        zone->apex_node = apex;
+        zone->soa = cdns_node_rrset(apex, CDNS_T_SOA);
+        if (zone->soa) {
+            /* SOA MINIMUM is the last four octets of the first record (RFC 2308 §5). */
+            const uint8_t *rd = zone->soa->rdata;
+            size_t rdlen = (size_t)rd[0] << 8 | rd[1];
+            uint32_t minimum = get_u32(rd + 2 + rdlen - 4);
+            zone->neg_ttl_s = minimum < zone->soa->ttl_s ? minimum : zone->soa->ttl_s;
+        }
+    }
+
+    free(pos);
+    cdns_builder_free(b);
+    *out = s;
+    return CDNS_OK;
+
+fail:
+    free(pos);
+    cdns_snapshot_free(s);
+    cdns_builder_free(b);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* test_builder.c — the store builder: dedup, TTLs, empty non-terminals, zones, targets, flags,
+ * rdata checks and a large build. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "check_main.h"
+#include "store_helpers.h"
+
+START_TEST(dedup_and_min_ttl)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_a(b, "web.default.svc.cluster.local", 30, "10.0.0.1");
+    add_a(b, "web.default.svc.cluster.local", 30, "10.0.0.1");
+    add_a(b, "web.default.svc.cluster.local", 20, "10.0.0.2");
+    add_a(b, "WEB.Default.svc.cluster.local", 10, "10.0.0.1"); /* same record, owner case ignored */
+    cdns_snapshot_t *s = commit(b);
+    ck_assert_uint_eq(cdns_snapshot_records(s), 3); /* SOA + two A */
+    const cdns_node_t *n = find(s, "web.default.svc.cluster.local");
+    ck_assert_ptr_nonnull(n);
+    const cdns_rrset_t *rs = cdns_node_rrset(n, CDNS_T_A);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(rs->count, 2);
+    ck_assert_uint_eq(rs->ttl_s, 10);
+    ck_assert_uint_eq(rs->rdata_len, 12);
+    /* Canonical order: 10.0.0.1 before 10.0.0.2. */
+    ck_assert_uint_eq(rs->rdata[5], 1);
+    ck_assert_uint_eq(rs->rdata[11], 2);
+    ck_assert_ptr_null(rs->targets);
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(empty_non_terminals)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_srv(b, "_http._tcp.web.default.svc.cluster.local", 30, 80, "web.default.svc.cluster.local");
+    ck_assert_int_eq(cdns_builder_add_name(b, N("empty.cluster.local")), CDNS_OK);
+    cdns_snapshot_t *s = commit(b);
+    const char *ents[] = {"_tcp.web.default.svc.cluster.local", "web.default.svc.cluster.local",
+                          "default.svc.cluster.local", "svc.cluster.local", "empty.cluster.local"};
+    for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+        const cdns_node_t *n = find(s, ents[i]);
+        ck_assert_msg(n != NULL, "%s missing", ents[i]);
+        ck_assert_uint_eq(n->nrrsets, 0);
+        ck_assert_uint_eq(n->zone, 0);
+        ck_assert_mem_eq(n->name, N(ents[i]), n->name_len);
+        ck_assert_uint_eq(n->labels, cdns_dname_labels(N(ents[i])));
+    }
+    ck_assert_ptr_null(find(s, "other.svc.cluster.local"));
+    ck_assert_ptr_null(find(s, "local"));
+    /* SRV target resolved to the (empty) node of its name. */
+    const cdns_rrset_t *srv = cdns_node_rrset(find(s, "_http._tcp.web.default.svc.cluster.local"), CDNS_T_SRV);
+    ck_assert_ptr_nonnull(srv);
+    ck_assert_ptr_eq(srv->targets[0], find(s, "web.default.svc.cluster.local"));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(zone_rules)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    ck_assert_int_eq(cdns_builder_zone(b, N("cluster.local")), CDNS_OK);
+    ck_assert_int_eq(cdns_builder_zone(b, N("cluster.local")), CDNS_OK); /* idempotent */
+    uint8_t rd[4] = {1, 2, 3, 4};
+    ck_assert_int_eq(cdns_builder_add(b, N("example.org"), CDNS_T_A, 5, rd, 4), CDNS_ERANGE);
+    ck_assert_int_eq(cdns_builder_add_name(b, N("local")), CDNS_ERANGE);
+    add_a(b, "a.svc.cluster.local", 5, "1.2.3.4");
+    /* A zone where names already exist would orphan them. */
+    ck_assert_int_eq(cdns_builder_zone(b, N("svc.cluster.local")), CDNS_EINVAL);
+    /* Meta types, bad rdata. */
+    ck_assert_int_eq(cdns_builder_add(b, N("a.cluster.local"), CDNS_T_ANY, 5, rd, 4), CDNS_EINVAL);
+    ck_assert_int_eq(cdns_builder_add(b, N("a.cluster.local"), CDNS_T_A, 5, rd, 3), CDNS_EMALFORMED);
+    uint8_t bad[] = {3, 'a', 'b'};
+    ck_assert_int_eq(cdns_builder_add(b, N("a.cluster.local"), CDNS_T_CNAME, 5, bad, sizeof(bad)), CDNS_EMALFORMED);
+    uint8_t trailing[] = {1, 'a', 0, 9};
+    ck_assert_int_eq(cdns_builder_add(b, N("a.cluster.local"), CDNS_T_NS, 5, trailing, sizeof(trailing)),
+                     CDNS_EMALFORMED);
+    cdns_snapshot_t *s = commit(b);
+    ck_assert_uint_eq(cdns_snapshot_nzones(s), 1);
+    ck_assert_ptr_null(find(s, "a.cluster.local"));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(zone_info_and_flags)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "example.org", 3600, 300);
+    add_zone(b, "cluster.local", 5, 30);
+    add_name_rr(b, "example.org", CDNS_T_NS, 3600, "ns1.example.org");
+    add_name_rr(b, "sub.example.org", CDNS_T_NS, 3600, "ns1.sub.example.org");
+    add_a(b, "ns1.sub.example.org", 3600, "192.0.2.53");
+    add_a(b, "sub.example.org", 3600, "192.0.2.1"); /* occluded data, kept */
+    cdns_snapshot_t *s = commit(b);
+    ck_assert_uint_eq(cdns_snapshot_nzones(s), 2);
+    const cdns_zone_t *z = cdns_snapshot_zone(s, 0);
+    ck_assert_uint_eq(z->apex_len, cdns_dname_len(N("example.org")));
+    ck_assert_mem_eq(z->apex, N("example.org"), z->apex_len);
+    ck_assert_uint_eq(z->apex_labels, 2);
+    ck_assert_ptr_eq(z->apex_node, find(s, "example.org"));
+    ck_assert_ptr_nonnull(z->soa);
+    ck_assert_uint_eq(z->neg_ttl_s, 300);
+    ck_assert_uint_eq(cdns_snapshot_zone(s, 1)->neg_ttl_s, 5); /* min(TTL 5, MINIMUM 30) */
+    ck_assert_ptr_null(cdns_snapshot_zone(s, 2));
+    ck_assert_uint_eq(find(s, "example.org")->flags, CDNS_NODE_APEX);
+    ck_assert_uint_eq(find(s, "sub.example.org")->flags, CDNS_NODE_DELEGATION);
+    ck_assert_uint_eq(find(s, "ns1.sub.example.org")->flags, 0);
+    /* RRsets sorted by type: A(1) < NS(2). */
+    const cdns_node_t *sub = find(s, "sub.example.org");
+    ck_assert_uint_eq(sub->nrrsets, 2);
+    ck_assert_uint_eq(sub->rrsets[0].type, CDNS_T_A);
+    ck_assert_uint_eq(sub->rrsets[1].type, CDNS_T_NS);
+    ck_assert_ptr_eq(cdns_node_rrset(sub, CDNS_T_NS)->targets[0], find(s, "ns1.sub.example.org"));
+    /* ns1.example.org does not exist: a NULL target. */
+    ck_assert_ptr_null(cdns_node_rrset(find(s, "example.org"), CDNS_T_NS)->targets[0]);
+    ck_assert_ptr_null(cdns_node_rrset(sub, CDNS_T_AAAA));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(nested_zones_any_order)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    /* The child first: the names between it and the parent still become ENTs of the parent. */
+    add_zone(b, "10.0.in-addr.arpa", 5, 5);
+    add_zone(b, "in-addr.arpa", 5, 5);
+    add_name_rr(b, "1.2.10.0.in-addr.arpa", CDNS_T_PTR, 5, "Web.Default.svc.cluster.local");
+    cdns_snapshot_t *s = commit(b);
+    const cdns_node_t *mid = find(s, "0.in-addr.arpa");
+    ck_assert_ptr_nonnull(mid);
+    ck_assert_uint_eq(mid->zone, 1);
+    ck_assert_uint_eq(find(s, "10.0.in-addr.arpa")->zone, 0);
+    ck_assert_uint_eq(find(s, "2.10.0.in-addr.arpa")->zone, 0);
+    /* Names inside rdata are lowercased. */
+    const cdns_rrset_t *ptr = cdns_node_rrset(find(s, "1.2.10.0.in-addr.arpa"), CDNS_T_PTR);
+    ck_assert_mem_eq(ptr->rdata + 2, N("web.default.svc.cluster.local"), ptr->rdata_len - 2);
+    ck_assert_ptr_null(ptr->targets[0]);
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(empty_and_null)
+{
+    cdns_snapshot_t *s = commit(cdns_builder_new());
+    ck_assert_uint_eq(cdns_snapshot_nzones(s), 0);
+    ck_assert_uint_eq(cdns_snapshot_records(s), 0);
+    ck_assert_ptr_null(find(s, "a.b"));
+    cdns_snapshot_free(s);
+    cdns_snapshot_free(NULL);
+    cdns_builder_free(NULL);
+    ck_assert_int_eq(cdns_builder_commit(NULL, &s), CDNS_EINVAL);
+    ck_assert_int_eq(cdns_builder_commit(cdns_builder_new(), NULL), CDNS_EINVAL);
+}
+END_TEST
+
+/* 100k services as the kubernetes plugin would add them: an A record, an SRV record (its
+ * target the service name) and a PTR per service, ~300k records. */
+START_TEST(large_build)
+{
+    enum { NSVC = 100000 };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_zone(b, "in-addr.arpa", 30, 5);
+    for (int i = 0; i < NSVC; i++) {
+        char owner[128], srv[160], ip[32];
+        snprintf(owner, sizeof(owner), "svc-%d.ns-%d.svc.cluster.local", i, i % 500);
+        snprintf(srv, sizeof(srv), "_http._tcp.%s", owner);
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        add_a(b, owner, 30, ip);
+        add_srv(b, srv, 30, 80, owner);
+        uint8_t rev[CDNS_DNAME_MAX];
+        size_t rl;
+        ck_assert_int_eq(cdns_reverse_name(ip, rev, &rl), CDNS_OK);
+        const uint8_t *t = N(owner);
+        ck_assert_int_eq(cdns_builder_add(b, rev, CDNS_T_PTR, 30, t, (uint16_t)cdns_dname_len(t)), CDNS_OK);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double add_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cdns_snapshot_t *s = commit(b);
+    struct timespec t2;
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    double commit_ms = (double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6;
+    size_t recs = cdns_snapshot_records(s);
+    ck_assert_uint_eq(recs, 3 * NSVC + 2);
+    size_t mem = cdns_snapshot_memory(s);
+    fprintf(stderr, "large_build: %zu records, %zu nodes, %zu bytes (%.1f bytes/record), add %.0f ms, commit %.0f ms\n",
+            recs, cdns_snapshot_nodes(s), mem, (double)mem / (double)recs, add_ms, commit_ms);
+    for (int i = 0; i < NSVC; i += 997) {
+        char owner[160];
+        snprintf(owner, sizeof(owner), "_http._tcp.svc-%d.ns-%d.svc.cluster.local", i, i % 500);
+        const cdns_node_t *n = find(s, owner);
+        ck_assert_ptr_nonnull(n);
+        const cdns_rrset_t *rs = cdns_node_rrset(n, CDNS_T_SRV);
+        ck_assert_ptr_nonnull(rs->targets[0]);
+        ck_assert_ptr_nonnull(cdns_node_rrset(rs->targets[0], CDNS_T_A));
+        ck_assert_ptr_nonnull(find(s, owner + 11)); /* _tcp.svc-... */
+    }
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+static Suite *builder_suite(void)
+{
+    Suite *s = suite_create("store_builder");
+    TCase *tc = tcase_create("builder");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dedup_and_min_ttl);
+    tcase_add_test(tc, empty_non_terminals);
+    tcase_add_test(tc, zone_rules);
+    tcase_add_test(tc, zone_info_and_flags);
+    tcase_add_test(tc, nested_zones_any_order);
+    tcase_add_test(tc, empty_and_null);
+    tcase_add_test(tc, large_build);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CDNS_TEST_MAIN(builder_suite)
