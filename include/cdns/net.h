@@ -28,15 +28,15 @@ void cdns_net_stop(cdns_net_t *n);
 
 /* Counters summed over the workers (relaxed reads: any thread, e.g. the metrics scrape). */
 typedef struct cdns_net_stats {
-    uint64_t udp_received;      /* datagrams read */
-    uint64_t udp_dropped;       /* not answered: no free request slot, truncated on receive, send failed */
-    uint64_t tcp_accepted;      /* connections accepted */
-    uint64_t tcp_refused;       /* closed on accept: at tcp_max_conns and none idle to evict */
-    uint64_t tcp_evicted;       /* idle connections closed to make room for a new one */
-    uint64_t tcp_idle_closed;   /* closed by tcp_idle_ms */
-    uint64_t tcp_bad_frame;     /* closed for a length prefix below a DNS header */
-    uint64_t tcp_queries;       /* framed queries read */
-    uint64_t tcp_open;          /* connections open now */
+    uint64_t udp_received;    /* datagrams read */
+    uint64_t udp_dropped;     /* not answered: no free request slot, truncated on receive, send failed */
+    uint64_t tcp_accepted;    /* connections accepted */
+    uint64_t tcp_refused;     /* closed on accept: at tcp_max_conns and none idle to evict */
+    uint64_t tcp_evicted;     /* idle connections closed to make room for a new one */
+    uint64_t tcp_idle_closed; /* closed by tcp_idle_ms */
+    uint64_t tcp_bad_frame;   /* closed for a length prefix below a DNS header */
+    uint64_t tcp_queries;     /* framed queries read */
+    uint64_t tcp_open;        /* connections open now */
 } cdns_net_stats_t;
 void cdns_net_stats(const cdns_net_t *n, cdns_net_stats_t *out);
 
