@@ -36,8 +36,11 @@ LINK_LIBS = -Wl,--start-group $(LIBS) -Wl,--end-group
 
 UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test unit integration fuzz-replay asan tsan lint format clean bench check-deps
+.PHONY: all deps run test unit integration fuzz asan tsan lint format clean bench check-deps
 all: $(BUILD)/clusterdns
 
 Q ?= @
@@ -69,6 +72,26 @@ $(BUILD)/unit/$(1)/%: tests/unit/$(1)/%.c $(foreach m,$(call upto,$(MODULES),$(1
 endef
 $(foreach m,$(MODULES),$(eval $(call unit_rule,$(m))))
 
+# The fuzz targets linked with a plain main() that replays corpus files (every build), and with
+# clang's libFuzzer for `make fuzz`.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(LINK_LIBS) $(LDLIBS)
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/clusterdns
+	@mkdir -p build-fuzz/bin
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(PKG_CFLAGS) \
+	    -o build-fuzz/bin/fuzz_$$t tests/fuzz/fuzz_$$t.c -Wl,--start-group $(LIBS:$(BUILD)/%=build-fuzz/%) -Wl,--end-group $(LDLIBS); \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
+
 # ---------------------------------------------------------------- dependencies
 DEB_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev libldns-dev \
             liburcu-dev libyaml-dev libmicrohttpd-dev check libsubunit-dev \
@@ -88,24 +111,21 @@ run: deps
 	./$(BUILD)/clusterdns -conf zones/Corefile
 
 # ---------------------------------------------------------------- tests
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 	@$(PYTHON) tests/run_all.py --build $(BUILD) --skip-integration
-
-fuzz-replay:
-	@true
 
 integration: $(BUILD)/clusterdns
 	cd tests/integration && CLUSTERDNS=$(abspath $(BUILD)/clusterdns) $(PYTHON) -m pytest -q -p no:cacheprovider .
 
 test: deps
-	$(MAKE) all $(UNIT_BINS)
+	$(MAKE) all $(UNIT_BINS) $(FUZZ_REPLAY)
 	@$(PYTHON) tests/run_all.py --build $(BUILD)
 
 asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS) $(FUZZ_REPLAY))
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) tests/run_all.py --build build-asan
 
@@ -118,6 +138,6 @@ format:
 	clang-format -i $$(find src include tests/unit -name '*.[ch]')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
