@@ -70,7 +70,7 @@ static size_t put(char *out, size_t cap, const char *key, size_t klen, const cdn
     else if (IS("size"))
         sprintf(tmp, "%zu", req->wire_len);
     else if (IS("rsize"))
-        sprintf(tmp, "%zu", req->msg.len);
+        sprintf(tmp, "%zu", req->msg.len + (req->msg.edns ? 11u : 0u)); /* the OPT is added on finish */
     else if (IS("rcode"))
         v = cdns_rcode_name(req->msg.rcode);
     else if (IS(">rflags"))

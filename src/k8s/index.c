@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/* index.c — the mutable set of Kubernetes objects DNS is built from.
+ *
+ * One hash map per kind keyed by "namespace/name" (a Namespace by its name), plus a secondary
+ * map from "namespace/service" to the EndpointSlices that carry that service-name label, so a
+ * build finds a service's slices without scanning. Upsert/delete keep both in step, which is
+ * what a watch needs; a List load is a series of upserts. Main thread only; the index owns
+ * every object in it.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdns/k8s.h"
+
+/* --------------------------------------------------------------- hash map */
+typedef struct hent {
+    char *key;
+    uint32_t hash;
+    void *val;
+    struct hent *next;
+} hent_t;
+
+typedef struct hmap {
+    hent_t **b;
+    size_t nb;
+    size_t n;
+} hmap_t;
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static hent_t *hmap_find(const hmap_t *m, const char *key)
+{
+    if (!m->nb)
+        return NULL;
+    uint32_t h = hash_str(key);
+    for (hent_t *e = m->b[h & (m->nb - 1)]; e; e = e->next)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static int hmap_grow(hmap_t *m)
+{
+    size_t nb = m->nb ? m->nb * 2 : 64;
+    hent_t **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return CDNS_ENOMEM;
+    for (size_t i = 0; i < m->nb; i++) {
+        hent_t *e = m->b[i];
+        while (e) {
+            hent_t *next = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+            e = next;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return CDNS_OK;
+}
+
+/* Inserts key → val; an existing entry's value is replaced and returned in *old. */
+static int hmap_put(hmap_t *m, const char *key, void *val, void **old)
+{
+    *old = NULL;
+    hent_t *e = hmap_find(m, key);
+    if (e) {
+        *old = e->val;
+        e->val = val;
+        return CDNS_OK;
+    }
+    if (m->n + 1 > m->nb && hmap_grow(m) != CDNS_OK)
+        return CDNS_ENOMEM;
+    e = calloc(1, sizeof(*e));
+    if (!e || !(e->key = strdup(key))) {
+        free(e);
+        return CDNS_ENOMEM;
+    }
+    e->hash = hash_str(key);
+    e->val = val;
+    e->next = m->b[e->hash & (m->nb - 1)];
+    m->b[e->hash & (m->nb - 1)] = e;
+    m->n++;
+    return CDNS_OK;
+}
+
+/* Removes key and returns its value (NULL when absent). */
+static void *hmap_del(hmap_t *m, const char *key)
+{
+    if (!m->nb)
+        return NULL;
+    uint32_t h = hash_str(key);
+    for (hent_t **pp = &m->b[h & (m->nb - 1)]; *pp; pp = &(*pp)->next) {
+        hent_t *e = *pp;
+        if (e->hash == h && strcmp(e->key, key) == 0) {
+            void *v = e->val;
+            *pp = e->next;
+            free(e->key);
+            free(e);
+            m->n--;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static void hmap_clear(hmap_t *m, void (*free_val)(void *))
+{
+    for (size_t i = 0; i < m->nb; i++) {
+        hent_t *e = m->b[i];
+        while (e) {
+            hent_t *next = e->next;
+            if (free_val)
+                free_val(e->val);
+            free(e->key);
+            free(e);
+            e = next;
+        }
+    }
+    free(m->b);
+    m->b = NULL;
+    m->nb = 0;
+    m->n = 0;
+}
+
+/* ------------------------------------------------------------------- index */
+typedef struct slice_list {
+    cdns_k8s_endpoints_t **v;
+    size_t n, cap;
+} slice_list_t;
+
+struct cdns_k8s_index {
+    hmap_t kinds[CDNS_K8S_NAMESPACE + 1]; /* by cdns_k8s_kind_t; [NONE] unused */
+    hmap_t slices_by_svc;                 /* "ns/service" → slice_list_t */
+};
+
+static void free_svc(void *p)
+{
+    cdns_k8s_service_free(p);
+}
+static void free_eps(void *p)
+{
+    cdns_k8s_endpoints_free(p);
+}
+static void free_pod(void *p)
+{
+    cdns_k8s_pod_free(p);
+}
+static void free_ns(void *p)
+{
+    cdns_k8s_namespace_free(p);
+}
+static void free_list(void *p)
+{
+    slice_list_t *l = p;
+    free(l->v);
+    free(l);
+}
+
+static void (*const kind_free[])(void *) = {
+    [CDNS_K8S_SERVICE] = free_svc, [CDNS_K8S_ENDPOINTSLICE] = free_eps, [CDNS_K8S_ENDPOINTS] = free_eps,
+    [CDNS_K8S_POD] = free_pod,     [CDNS_K8S_NAMESPACE] = free_ns,
+};
+
+cdns_k8s_index_t *cdns_k8s_index_new(void)
+{
+    return calloc(1, sizeof(cdns_k8s_index_t));
+}
+
+void cdns_k8s_index_clear(cdns_k8s_index_t *idx)
+{
+    hmap_clear(&idx->slices_by_svc, free_list);
+    for (int k = CDNS_K8S_SERVICE; k <= CDNS_K8S_NAMESPACE; k++)
+        hmap_clear(&idx->kinds[k], kind_free[k]);
+}
+
+void cdns_k8s_index_free(cdns_k8s_index_t *idx)
+{
+    if (!idx)
+        return;
+    cdns_k8s_index_clear(idx);
+    free(idx);
+}
+
+size_t cdns_k8s_index_count(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind)
+{
+    if (kind <= CDNS_K8S_NONE || kind > CDNS_K8S_NAMESPACE)
+        return 0;
+    return idx->kinds[kind].n;
+}
+
+bool cdns_k8s_index_uses_slices(const cdns_k8s_index_t *idx)
+{
+    return idx->kinds[CDNS_K8S_ENDPOINTSLICE].n > 0;
+}
+
+/* "ns/name" into buf, or a malloc'd string when it does not fit (*heap set). */
+static char *make_key(const char *ns, const char *name, char *buf, size_t len, bool *heap)
+{
+    *heap = false;
+    size_t need = (ns ? strlen(ns) + 1 : 0) + strlen(name) + 1;
+    char *k = buf;
+    if (need > len) {
+        if (!(k = malloc(need)))
+            return NULL;
+        *heap = true;
+    }
+    if (ns)
+        snprintf(k, need, "%s/%s", ns, name);
+    else
+        snprintf(k, need, "%s", name);
+    return k;
+}
+
+static int slice_link(cdns_k8s_index_t *idx, cdns_k8s_endpoints_t *e)
+{
+    char buf[256];
+    bool heap;
+    char *key = make_key(e->ns, e->service, buf, sizeof(buf), &heap);
+    if (!key)
+        return CDNS_ENOMEM;
+    int rc = CDNS_ENOMEM;
+    hent_t *h = hmap_find(&idx->slices_by_svc, key);
+    slice_list_t *l = h ? h->val : NULL;
+    if (!l) {
+        void *old;
+        if (!(l = calloc(1, sizeof(*l))))
+            goto out;
+        if (hmap_put(&idx->slices_by_svc, key, l, &old) != CDNS_OK) {
+            free(l);
+            goto out;
+        }
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        cdns_k8s_endpoints_t **v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            goto out;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = e;
+    rc = CDNS_OK;
+out:
+    if (heap)
+        free(key);
+    return rc;
+}
+
+static void slice_unlink(cdns_k8s_index_t *idx, const cdns_k8s_endpoints_t *e)
+{
+    char buf[256];
+    bool heap;
+    char *key = make_key(e->ns, e->service, buf, sizeof(buf), &heap);
+    if (!key)
+        return;
+    hent_t *h = hmap_find(&idx->slices_by_svc, key);
+    slice_list_t *l = h ? h->val : NULL;
+    for (size_t i = 0; l && i < l->n; i++) {
+        if (l->v[i] == e) {
+            l->v[i] = l->v[--l->n];
+            break;
+        }
+    }
+    if (l && l->n == 0)
+        free_list(hmap_del(&idx->slices_by_svc, key));
+    if (heap)
+        free(key);
+}
+
+static void obj_ident(const cdns_k8s_object_t *o, const char **ns, const char **name)
+{
+    switch (o->kind) {
+    case CDNS_K8S_SERVICE:
+        *ns = o->u.svc->ns;
+        *name = o->u.svc->name;
+        break;
+    case CDNS_K8S_ENDPOINTSLICE:
+    case CDNS_K8S_ENDPOINTS:
+        *ns = o->u.eps->ns;
+        *name = o->u.eps->name;
+        break;
+    case CDNS_K8S_POD:
+        *ns = o->u.pod->ns;
+        *name = o->u.pod->name;
+        break;
+    case CDNS_K8S_NAMESPACE:
+        *ns = NULL;
+        *name = o->u.ns->name;
+        break;
+    case CDNS_K8S_NONE:
+        break;
+    }
+}
+
+int cdns_k8s_index_upsert(cdns_k8s_index_t *idx, cdns_k8s_object_t *o)
+{
+    if (o->kind == CDNS_K8S_NONE)
+        return CDNS_OK;
+    const char *ns = NULL, *name = NULL;
+    obj_ident(o, &ns, &name);
+    char buf[256];
+    bool heap;
+    int rc = CDNS_ENOMEM;
+    cdns_k8s_kind_t kind = o->kind;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        goto fail;
+    void *old = NULL;
+    hent_t *prev = hmap_find(&idx->kinds[kind], key);
+    if (kind == CDNS_K8S_ENDPOINTSLICE) {
+        /* Link first so a failure leaves the old slice in place and the object freed. */
+        if (slice_link(idx, o->u.eps) != CDNS_OK)
+            goto fail;
+        if (prev)
+            slice_unlink(idx, prev->val);
+    }
+    if (hmap_put(&idx->kinds[kind], key, o->u.ptr, &old) != CDNS_OK) {
+        if (kind == CDNS_K8S_ENDPOINTSLICE) {
+            slice_unlink(idx, o->u.eps);
+            if (prev)
+                slice_link(idx, prev->val); /* best effort: only fails when out of memory */
+        }
+        goto fail;
+    }
+    if (old)
+        kind_free[kind](old);
+    if (heap)
+        free(key);
+    o->kind = CDNS_K8S_NONE;
+    o->u.ptr = NULL;
+    return CDNS_OK;
+fail:
+    if (heap)
+        free(key);
+    cdns_k8s_object_free(o);
+    return rc;
+}
+
+int cdns_k8s_index_delete(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, const char *name)
+{
+    if (kind <= CDNS_K8S_NONE || kind > CDNS_K8S_NAMESPACE || !name)
+        return CDNS_EINVAL;
+    char buf[256];
+    bool heap;
+    char *key = make_key(kind == CDNS_K8S_NAMESPACE ? NULL : ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return CDNS_ENOMEM;
+    hent_t *h = hmap_find(&idx->kinds[kind], key);
+    if (h && kind == CDNS_K8S_ENDPOINTSLICE)
+        slice_unlink(idx, h->val);
+    void *v = hmap_del(&idx->kinds[kind], key);
+    if (heap)
+        free(key);
+    if (!v)
+        return CDNS_ENOENT;
+    kind_free[kind](v);
+    return CDNS_OK;
+}
+
+const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name)
+{
+    char buf[256];
+    bool heap;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return NULL;
+    hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_SERVICE], key);
+    if (heap)
+        free(key);
+    return h ? h->val : NULL;
+}
+
+const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name)
+{
+    hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_NAMESPACE], name);
+    return h ? h->val : NULL;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    const hent_t *x = *(const hent_t *const *)a, *y = *(const hent_t *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg)
+{
+    if (kind <= CDNS_K8S_NONE || kind > CDNS_K8S_NAMESPACE)
+        return;
+    const hmap_t *m = &idx->kinds[kind];
+    if (!m->n)
+        return;
+    /* Sorting by key gives builds a stable order (namespace, then name), so two builds from the
+     * same objects produce the same snapshot whatever order the events came in. */
+    hent_t **v = malloc(m->n * sizeof(*v));
+    if (!v) {
+        cdns_warn("plugin/kubernetes: out of memory while iterating the index");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m->nb; i++)
+        for (hent_t *e = m->b[i]; e; e = e->next)
+            v[k++] = e;
+    qsort(v, k, sizeof(*v), cmp_keys);
+    for (size_t i = 0; i < k; i++) {
+        cdns_k8s_object_t o = {.kind = kind, .u.ptr = v[i]->val};
+        if (!fn(&o, arg))
+            break;
+    }
+    free(v);
+}
+
+/* ------------------------------------------------------- service endpoints */
+static int cmp_str_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+static int cmp_ports(const cdns_k8s_epaddr_t *a, const cdns_k8s_epaddr_t *b)
+{
+    if (a->nports != b->nports)
+        return a->nports < b->nports ? -1 : 1;
+    for (size_t i = 0; i < a->nports; i++) {
+        const cdns_k8s_port_t *p = &a->ports[i], *q = &b->ports[i];
+        if (p->port != q->port)
+            return p->port < q->port ? -1 : 1;
+        int c = strcmp(p->name, q->name);
+        if (!c)
+            c = strcmp(p->protocol, q->protocol);
+        if (c)
+            return c;
+    }
+    return 0;
+}
+
+static int cmp_epaddr(const void *pa, const void *pb)
+{
+    const cdns_k8s_epaddr_t *a = pa, *b = pb;
+    int c = strcmp(a->ip, b->ip);
+    if (!c)
+        c = cmp_str_null(a->hostname, b->hostname);
+    if (!c)
+        c = cmp_str_null(a->pod, b->pod);
+    if (!c && a->ready != b->ready)
+        c = a->ready ? -1 : 1;
+    if (!c)
+        c = cmp_ports(a, b);
+    return c;
+}
+
+static size_t count_addrs(const cdns_k8s_endpoints_t *e)
+{
+    size_t n = 0;
+    for (size_t g = 0; g < e->ngroups; g++)
+        for (size_t i = 0; i < e->groups[g].nendpoints; i++)
+            n += e->groups[g].endpoints[i].naddresses;
+    return n;
+}
+
+static size_t add_addrs(const cdns_k8s_endpoints_t *e, cdns_k8s_epaddr_t *out)
+{
+    size_t k = 0;
+    for (size_t g = 0; g < e->ngroups; g++) {
+        const cdns_k8s_epgroup_t *gr = &e->groups[g];
+        for (size_t i = 0; i < gr->nendpoints; i++) {
+            const cdns_k8s_endpoint_t *ep = &gr->endpoints[i];
+            for (size_t a = 0; a < ep->naddresses; a++) {
+                out[k++] = (cdns_k8s_epaddr_t){
+                    .ip = ep->addresses[a],
+                    .hostname = ep->hostname,
+                    .pod = ep->pod,
+                    .ready = ep->ready,
+                    .ports = gr->ports,
+                    .nports = gr->nports,
+                    .from = e,
+                };
+            }
+        }
+    }
+    return k;
+}
+
+int cdns_k8s_index_service_endpoints(const cdns_k8s_index_t *idx, const char *ns, const char *name,
+                                     const cdns_k8s_selector_t *sel, cdns_k8s_epaddr_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char buf[256];
+    bool heap;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return CDNS_ENOMEM;
+    /* CoreDNS >= 1.11 watches EndpointSlices only; core/v1 Endpoints serve clusters (and
+     * snapshot files) that have no slices at all. */
+    const cdns_k8s_endpoints_t *single = NULL;
+    const cdns_k8s_endpoints_t *const *list = NULL;
+    size_t nlist = 0;
+    if (cdns_k8s_index_uses_slices(idx)) {
+        hent_t *h = hmap_find(&idx->slices_by_svc, key);
+        if (h) {
+            const slice_list_t *l = h->val;
+            list = (const cdns_k8s_endpoints_t *const *)l->v;
+            nlist = l->n;
+        }
+    } else {
+        hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_ENDPOINTS], key);
+        if (h) {
+            single = h->val;
+            list = &single;
+            nlist = 1;
+        }
+    }
+    if (heap)
+        free(key);
+    size_t total = 0;
+    for (size_t i = 0; i < nlist; i++)
+        if (cdns_k8s_selector_match(sel, &list[i]->labels))
+            total += count_addrs(list[i]);
+    if (total == 0)
+        return CDNS_OK;
+    cdns_k8s_epaddr_t *v = malloc(total * sizeof(*v));
+    if (!v)
+        return CDNS_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nlist; i++)
+        if (cdns_k8s_selector_match(sel, &list[i]->labels))
+            k += add_addrs(list[i], v + k);
+    /* Slices overlap while a rollout moves endpoints between them: drop exact duplicates. */
+    qsort(v, k, sizeof(*v), cmp_epaddr);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || cmp_epaddr(&v[u - 1], &v[i]) != 0)
+            v[u++] = v[i];
+    *out = v;
+    *n = u;
+    return CDNS_OK;
+}
+
+/* --------------------------------------------------------------- List load */
+/* Typed lists name their items' kind only in the list's kind ("ServiceList"). */
+static cdns_k8s_kind_t list_item_kind(const char *list_kind)
+{
+    if (!list_kind)
+        return CDNS_K8S_NONE;
+    size_t n = strlen(list_kind);
+    if (n <= 4 || strcmp(list_kind + n - 4, "List") != 0)
+        return CDNS_K8S_NONE;
+    char buf[64];
+    if (n - 4 >= sizeof(buf))
+        return CDNS_K8S_NONE;
+    memcpy(buf, list_kind, n - 4);
+    buf[n - 4] = '\0';
+    return cdns_k8s_kind_from_name(buf);
+}
+
+static int load_one(cdns_k8s_index_t *idx, const cJSON *item, cdns_k8s_kind_t hint, cdns_k8s_load_stats_t *st)
+{
+    cdns_k8s_object_t o;
+    int rc = cdns_k8s_decode(item, hint, &o);
+    if (rc == CDNS_ENOMEM)
+        return rc;
+    if (rc != CDNS_OK) {
+        st->malformed++;
+        return CDNS_OK;
+    }
+    if (o.kind == CDNS_K8S_NONE) {
+        st->ignored++;
+        return CDNS_OK;
+    }
+    rc = cdns_k8s_index_upsert(idx, &o);
+    if (rc == CDNS_OK)
+        st->objects++;
+    return rc;
+}
+
+int cdns_k8s_index_load_json(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *stats)
+{
+    cdns_k8s_load_stats_t st = {0};
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return CDNS_EMALFORMED;
+    }
+    int rc = CDNS_OK;
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "items");
+    if (cJSON_IsArray(items)) {
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+        cdns_k8s_kind_t hint = list_item_kind(cJSON_IsString(kind) ? kind->valuestring : NULL);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, items)
+        {
+            if ((rc = load_one(idx, it, hint, &st)) != CDNS_OK)
+                break;
+        }
+    } else {
+        rc = load_one(idx, root, CDNS_K8S_NONE, &st);
+    }
+    cJSON_Delete(root);
+    if (stats)
+        *stats = st;
+    return rc;
+}

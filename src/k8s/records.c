@@ -1,0 +1,1046 @@
+/* SPDX-License-Identifier: MIT */
+/* records.c — the Kubernetes DNS specification: index → snapshot, and the answers read from it.
+ *
+ * cdns_k8s_build() turns the index into records for every zone of the plugin, following what
+ * CoreDNS's kubernetes plugin answers (handler_test.go is the reference): service A/AAAA/SRV,
+ * named-port SRV, headless endpoints, ExternalName CNAMEs, verified pods, PTRs, dns-version,
+ * SOA/NS at each apex. CoreDNS computes answers per query; we compute the same RRsets once per
+ * change, so the SRV weights (100 / records behind the name), the dashed endpoint names and
+ * the port sentinel (-1: name but no SRV) are applied here.
+ *
+ * cdns_k8s_answer() is the other half: CoreDNS decides existence from the shape of the name
+ * (svc/pod schema, at most port+protocol or endpoint below a service, pod sub-labels ignored,
+ * underscores optional on SRV labels) rather than from a tree, so empty non-terminals the
+ * store creates ("_tcp.svc.ns.svc.zone") must still answer NXDOMAIN. It reads the snapshot
+ * with the store's lookup and writes with its put helpers: no allocation, any thread.
+ *
+ * Build runs on the main thread; the snapshot belongs to the caller.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cdns/k8s.h"
+
+#define SOA_TTL_CAP 300u
+/* A private-use type (RFC 6895 §3.1) on "ns.svc.zone" / "ns.pod.zone" marking an exposed
+ * namespace. NS glue may put names below a namespace that is not exposed (our own service in
+ * kube-system), and those make the namespace name an empty non-terminal; the marker tells the
+ * two apart. It is never written into an answer: queries for these names get NODATA. */
+#define T_NS_MARK 65280u
+#define DNS_VERSION_TTL 28800u
+
+/* ------------------------------------------------------------------ helpers */
+static bool zone_is_reverse(const char *z)
+{
+    size_t n = strlen(z);
+    static const char *const sfx[] = {"in-addr.arpa.", "ip6.arpa."};
+    for (size_t i = 0; i < 2; i++) {
+        size_t m = strlen(sfx[i]);
+        if (n >= m && strcasecmp(z + n - m, sfx[i]) == 0 && (n == m || z[n - m - 1] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* A label we may splice into a name: non-empty, short enough, no dot, escape or space. */
+static bool valid_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CDNS_LABEL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.' || c == '\\' || c <= ' ' || c >= 0x7f || c == '"' || c == '(' || c == ')' || c == ';')
+            return false;
+    }
+    return true;
+}
+
+/* Formats a name and converts it to lowercase wire. */
+__attribute__((format(printf, 3, 4))) static int mkname(uint8_t out[CDNS_DNAME_MAX], size_t *len, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return CDNS_ERANGE;
+    size_t l;
+    int rc = cdns_dname_from_str(text, NULL, out, &l);
+    if (rc != CDNS_OK)
+        return rc;
+    cdns_dname_lower(out);
+    if (len)
+        *len = l;
+    return CDNS_OK;
+}
+
+typedef struct ipaddr {
+    int family; /* AF_INET, AF_INET6 or 0 when the text is no address */
+    uint8_t a[16];
+} ipaddr_t;
+
+static ipaddr_t parse_ip(const char *s)
+{
+    ipaddr_t ip = {0};
+    if (s && inet_pton(AF_INET, s, ip.a) == 1)
+        ip.family = AF_INET;
+    else if (s && inet_pton(AF_INET6, s, ip.a) == 1)
+        ip.family = AF_INET6;
+    return ip;
+}
+
+static bool ip_equal(const ipaddr_t *x, const ipaddr_t *y)
+{
+    return x->family && x->family == y->family && memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* The address text with '.' or ':' turned into '-' (CoreDNS's dashed form). */
+static void dashed(const char *ip, char out[64])
+{
+    size_t i = 0;
+    for (; i < 62 && ip[i]; i++)
+        out[i] = (ip[i] == '.' || ip[i] == ':') ? '-' : ip[i];
+    out[i] = '\0';
+}
+
+const char *cdns_k8s_endpoint_name(const cdns_k8s_epaddr_t *a, bool endpoint_pod_names, char buf[64])
+{
+    if (a->hostname && *a->hostname)
+        return a->hostname;
+    /* CoreDNS ignores pod names that are too long to be a label. */
+    if (endpoint_pod_names && a->pod && *a->pod && strlen(a->pod) < 64)
+        return a->pod;
+    dashed(a->ip, buf);
+    size_t n = strlen(buf);
+    /* "fd00::" would end in a hyphen; CoreDNS appends a zero to keep it a hostname. */
+    if (strchr(a->ip, ':') && n > 0 && n < 63 && buf[n - 1] == '-') {
+        buf[n] = '0';
+        buf[n + 1] = '\0';
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------------- build */
+typedef struct zinfo {
+    const char *text; /* "cluster.local." */
+    const char *sfx;  /* the text to append after "x.": "" for the root zone */
+    uint8_t apex[CDNS_DNAME_MAX];
+    size_t apex_len;
+    bool reverse;
+} zinfo_t;
+
+/* One target behind a name: an address and a port, and the name SRV records point at. */
+typedef struct entry {
+    const char *ip;
+    ipaddr_t addr;
+    int32_t port;      /* -1: no SRV */
+    const char *pname; /* port name, "" when none */
+    const char *proto;
+    const char *epname; /* endpoint name; NULL: the target is the service name itself */
+} entry_t;
+
+typedef struct ptr_cand {
+    uint8_t *rev; /* reverse name, lowercase wire */
+    size_t rev_len;
+    uint8_t *target; /* lowercase wire */
+    bool is_service; /* a cluster IP: wins over endpoints, first one only */
+    size_t seq;      /* insertion order, to keep "first service" stable */
+} ptr_cand_t;
+
+typedef struct bctx {
+    const cdns_k8s_index_t *idx;
+    const cdns_k8s_opts_t *o;
+    cdns_builder_t *b;
+    zinfo_t *zones;
+    size_t nzones;
+    const zinfo_t *primary;
+    ipaddr_t *local;
+    size_t nlocal;
+    const cdns_k8s_service_t **own; /* services whose endpoints include a local address */
+    size_t nown, own_cap;
+    ptr_cand_t *ptrs;
+    size_t nptrs, ptrs_cap;
+    int err; /* first hard error (out of memory) */
+} bctx_t;
+
+static void add_rr(bctx_t *c, const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen)
+{
+    int rc = cdns_builder_add(c->b, owner, type, ttl, rd, (uint16_t)rdlen);
+    /* ERANGE: the owner lies in no declared zone (a PTR outside the reverse zones); EMALFORMED
+     * cannot come from our rdata helpers. Only memory exhaustion fails the build. */
+    if (rc == CDNS_ENOMEM && !c->err)
+        c->err = rc;
+}
+
+static void add_name(bctx_t *c, const uint8_t *owner)
+{
+    int rc = cdns_builder_add_name(c->b, owner);
+    if (rc == CDNS_ENOMEM && !c->err)
+        c->err = rc;
+}
+
+static void add_addr(bctx_t *c, const uint8_t *owner, const ipaddr_t *ip, uint32_t ttl)
+{
+    if (ip->family == AF_INET)
+        add_rr(c, owner, CDNS_T_A, ttl, ip->a, 4);
+    else if (ip->family == AF_INET6)
+        add_rr(c, owner, CDNS_T_AAAA, ttl, ip->a, 16);
+}
+
+static bool ns_exposed(const bctx_t *c, const char *ns)
+{
+    if (c->o->nnamespaces) {
+        bool listed = false;
+        for (size_t i = 0; i < c->o->nnamespaces && !listed; i++)
+            listed = strcmp(c->o->namespaces[i], ns) == 0;
+        if (!listed)
+            return false;
+    }
+    const cdns_k8s_namespace_t *n = cdns_k8s_index_namespace(c->idx, ns);
+    if (!n)
+        return false;
+    return cdns_k8s_selector_match(c->o->namespace_labels, &n->labels);
+}
+
+static int push_ptr(bctx_t *c, const char *ip, const uint8_t *target, size_t tlen, bool is_service)
+{
+    uint8_t rev[CDNS_DNAME_MAX];
+    size_t rlen;
+    if (cdns_reverse_name(ip, rev, &rlen) != CDNS_OK)
+        return CDNS_OK;
+    if (c->nptrs == c->ptrs_cap) {
+        size_t cap = c->ptrs_cap ? c->ptrs_cap * 2 : 64;
+        ptr_cand_t *v = realloc(c->ptrs, cap * sizeof(*v));
+        if (!v)
+            return CDNS_ENOMEM;
+        c->ptrs = v;
+        c->ptrs_cap = cap;
+    }
+    ptr_cand_t *p = &c->ptrs[c->nptrs];
+    p->rev = malloc(rlen);
+    p->target = malloc(tlen);
+    if (!p->rev || !p->target) {
+        free(p->rev);
+        free(p->target);
+        return CDNS_ENOMEM;
+    }
+    memcpy(p->rev, rev, rlen);
+    memcpy(p->target, target, tlen);
+    p->rev_len = rlen;
+    p->is_service = is_service;
+    p->seq = c->nptrs;
+    c->nptrs++;
+    return CDNS_OK;
+}
+
+/* SRV weight as CoreDNS computes it: every record behind the name counts (port -1 ones too),
+ * each gets floor(100 / count), at least 1. */
+static uint16_t srv_weight(size_t n)
+{
+    size_t w = n ? 100 / n : 100;
+    return (uint16_t)(w ? w : 1);
+}
+
+/* The records of one name: an address per entry and an SRV per entry with a port. */
+static void emit(bctx_t *c, const uint8_t *owner, const entry_t *const *e, size_t n, const char *base)
+{
+    if (n == 0)
+        return;
+    uint32_t ttl = c->o->ttl_s;
+    uint16_t weight = srv_weight(n);
+    for (size_t i = 0; i < n; i++) {
+        add_addr(c, owner, &e[i]->addr, ttl);
+        if (e[i]->port < 0)
+            continue;
+        uint8_t target[CDNS_DNAME_MAX], rd[CDNS_DNAME_MAX + 6];
+        int rc = e[i]->epname ? mkname(target, NULL, "%s.%s", e[i]->epname, base) : mkname(target, NULL, "%s", base);
+        if (rc != CDNS_OK)
+            continue;
+        int len = cdns_rdata_srv(0, weight, (uint16_t)e[i]->port, target, rd, sizeof(rd));
+        if (len > 0)
+            add_rr(c, owner, CDNS_T_SRV, ttl, rd, (size_t)len);
+    }
+}
+
+/* Entries per distinct port name: "_name._proto.<base>" answers the subset with that port. */
+static void emit_port_names(bctx_t *c, const entry_t *ents, size_t n, const char *base, const entry_t **scratch)
+{
+    for (size_t i = 0; i < n; i++) {
+        const entry_t *e = &ents[i];
+        if (!e->pname[0] || !e->proto[0] || !valid_label(e->pname) || !valid_label(e->proto))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcasecmp(ents[j].pname, e->pname) == 0 && strcasecmp(ents[j].proto, e->proto) == 0;
+        if (seen)
+            continue;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++)
+            if (strcasecmp(ents[j].pname, e->pname) == 0 && strcasecmp(ents[j].proto, e->proto) == 0)
+                scratch[k++] = &ents[j];
+        uint8_t owner[CDNS_DNAME_MAX];
+        if (mkname(owner, NULL, "_%s._%s.%s", e->pname, e->proto, base) == CDNS_OK)
+            emit(c, owner, scratch, k, base);
+    }
+}
+
+static int cmp_epname(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return strcasecmp(x->epname, y->epname);
+}
+
+typedef struct svc_work {
+    const cdns_k8s_service_t *svc;
+    cdns_k8s_epaddr_t *eps; /* served endpoint addresses (ready, or all when published) */
+    size_t neps;
+    char (*epnames)[64]; /* scratch for dashed names, per eps */
+    entry_t *svc_ents;   /* behind the service name */
+    size_t nsvc_ents;
+    entry_t *ep_ents; /* behind the endpoint names, sorted by name */
+    size_t nep_ents;
+    const entry_t **scratch;
+} svc_work_t;
+
+static void svc_work_free(svc_work_t *w)
+{
+    free(w->eps);
+    free(w->epnames);
+    free(w->svc_ents);
+    free(w->ep_ents);
+    free(w->scratch);
+}
+
+static bool is_headless(const cdns_k8s_service_t *s)
+{
+    return s->ncluster_ips > 0 && strcmp(s->cluster_ips[0], "None") == 0;
+}
+
+/* Served addresses of a service: ready ones, or all when the service publishes not-ready
+ * addresses. Returns CDNS_ENOMEM or CDNS_OK. */
+static int served_endpoints(const bctx_t *c, const cdns_k8s_service_t *s, cdns_k8s_epaddr_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (c->o->noendpoints)
+        return CDNS_OK;
+    cdns_k8s_epaddr_t *v;
+    size_t k;
+    int rc = cdns_k8s_index_service_endpoints(c->idx, s->ns, s->name, c->o->labels, &v, &k);
+    if (rc != CDNS_OK)
+        return rc;
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if ((v[i].ready || s->publish_not_ready) && parse_ip(v[i].ip).family)
+            v[u++] = v[i];
+    if (u == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = u;
+    return CDNS_OK;
+}
+
+static int prepare_service(bctx_t *c, svc_work_t *w)
+{
+    const cdns_k8s_service_t *s = w->svc;
+    int rc = served_endpoints(c, s, &w->eps, &w->neps);
+    if (rc != CDNS_OK)
+        return rc;
+    size_t nep_ents = 0;
+    for (size_t i = 0; i < w->neps; i++)
+        nep_ents += w->eps[i].nports;
+    size_t nsvc_ents = is_headless(s) ? nep_ents : s->nports * s->ncluster_ips;
+    w->epnames = calloc(w->neps ? w->neps : 1, sizeof(*w->epnames));
+    w->ep_ents = calloc(nep_ents ? nep_ents : 1, sizeof(entry_t));
+    w->svc_ents = calloc(nsvc_ents ? nsvc_ents : 1, sizeof(entry_t));
+    w->scratch = calloc((nsvc_ents > nep_ents ? nsvc_ents : nep_ents) + 1, sizeof(entry_t *));
+    if (!w->epnames || !w->ep_ents || !w->svc_ents || !w->scratch)
+        return CDNS_ENOMEM;
+    for (size_t i = 0; i < w->neps; i++) {
+        const cdns_k8s_epaddr_t *a = &w->eps[i];
+        const char *name = cdns_k8s_endpoint_name(a, c->o->endpoint_pod_names, w->epnames[i]);
+        if (!valid_label(name))
+            continue;
+        for (size_t p = 0; p < a->nports; p++) {
+            w->ep_ents[w->nep_ents++] = (entry_t){
+                .ip = a->ip,
+                .addr = parse_ip(a->ip),
+                .port = a->ports[p].port,
+                .pname = a->ports[p].name,
+                .proto = a->ports[p].protocol,
+                .epname = name,
+            };
+        }
+    }
+    if (is_headless(s)) {
+        memcpy(w->svc_ents, w->ep_ents, w->nep_ents * sizeof(entry_t));
+        w->nsvc_ents = w->nep_ents;
+    } else {
+        for (size_t p = 0; p < s->nports; p++) {
+            for (size_t i = 0; i < s->ncluster_ips; i++) {
+                ipaddr_t ip = parse_ip(s->cluster_ips[i]);
+                if (!ip.family)
+                    continue;
+                w->svc_ents[w->nsvc_ents++] = (entry_t){
+                    .ip = s->cluster_ips[i],
+                    .addr = ip,
+                    .port = s->ports[p].port,
+                    .pname = s->ports[p].name,
+                    .proto = s->ports[p].protocol,
+                    .epname = NULL,
+                };
+            }
+        }
+    }
+    if (w->nep_ents > 1)
+        qsort(w->ep_ents, w->nep_ents, sizeof(entry_t), cmp_epname);
+    return CDNS_OK;
+}
+
+static void emit_service_zone(bctx_t *c, svc_work_t *w, const zinfo_t *z)
+{
+    const cdns_k8s_service_t *s = w->svc;
+    char base[600];
+    int n = snprintf(base, sizeof(base), "%s.%s.svc.%s", s->name, s->ns, z->sfx);
+    if (n < 0 || (size_t)n >= sizeof(base))
+        return;
+    uint8_t owner[CDNS_DNAME_MAX];
+    if (mkname(owner, NULL, "%s", base) != CDNS_OK)
+        return;
+
+    if (s->type == CDNS_K8S_SVC_EXTERNALNAME) {
+        /* Only a name makes a CNAME; an address or nothing leaves the service unanswerable,
+         * as in CoreDNS (its "host type" must be CNAME). */
+        const char *ext = s->external_name;
+        if (!ext || !*ext || parse_ip(ext).family)
+            return;
+        uint8_t target[CDNS_DNAME_MAX];
+        size_t tlen;
+        if (cdns_dname_from_str(ext, NULL, target, &tlen) != CDNS_OK)
+            return;
+        cdns_dname_lower(target);
+        add_rr(c, owner, CDNS_T_CNAME, c->o->ttl_s, target, tlen);
+        return;
+    }
+
+    for (size_t i = 0; i < w->nsvc_ents; i++)
+        w->scratch[i] = &w->svc_ents[i];
+    emit(c, owner, w->scratch, w->nsvc_ents, base);
+    emit_port_names(c, w->svc_ents, w->nsvc_ents, base, w->scratch);
+
+    /* Endpoint names exist below ClusterIP services too: CoreDNS answers any query with an
+     * endpoint label from the endpoints, whatever the service type. */
+    for (size_t i = 0; i < w->nep_ents;) {
+        size_t j = i;
+        while (j < w->nep_ents && strcasecmp(w->ep_ents[j].epname, w->ep_ents[i].epname) == 0) {
+            w->scratch[j - i] = &w->ep_ents[j];
+            j++;
+        }
+        if (mkname(owner, NULL, "%s.%s", w->ep_ents[i].epname, base) == CDNS_OK)
+            emit(c, owner, w->scratch, j - i, base);
+        i = j;
+    }
+}
+
+static int collect_ptrs(bctx_t *c, const svc_work_t *w)
+{
+    const cdns_k8s_service_t *s = w->svc;
+    if (!c->primary || s->type == CDNS_K8S_SVC_EXTERNALNAME)
+        return CDNS_OK;
+    /* CoreDNS checks namespaces for PTRs only when the namespaces option is used. */
+    if (c->o->nnamespaces && !ns_exposed(c, s->ns))
+        return CDNS_OK;
+    uint8_t target[CDNS_DNAME_MAX];
+    size_t tlen;
+    if (!is_headless(s) && mkname(target, &tlen, "%s.%s.svc.%s", s->name, s->ns, c->primary->sfx) == CDNS_OK) {
+        for (size_t i = 0; i < s->ncluster_ips; i++)
+            if (push_ptr(c, s->cluster_ips[i], target, tlen, true) != CDNS_OK)
+                return CDNS_ENOMEM;
+    }
+    for (size_t i = 0; i < w->neps; i++) {
+        char buf[64];
+        const char *name = cdns_k8s_endpoint_name(&w->eps[i], c->o->endpoint_pod_names, buf);
+        if (!valid_label(name))
+            continue;
+        if (mkname(target, &tlen, "%s.%s.%s.svc.%s", name, s->name, s->ns, c->primary->sfx) != CDNS_OK)
+            continue;
+        if (push_ptr(c, w->eps[i].ip, target, tlen, false) != CDNS_OK)
+            return CDNS_ENOMEM;
+    }
+    return CDNS_OK;
+}
+
+static bool is_local(const bctx_t *c, const char *ip)
+{
+    ipaddr_t a = parse_ip(ip);
+    for (size_t i = 0; i < c->nlocal; i++)
+        if (ip_equal(&a, &c->local[i]))
+            return true;
+    return false;
+}
+
+static bool visit_service(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    const cdns_k8s_service_t *s = o->u.svc;
+    if (!cdns_k8s_selector_match(c->o->labels, &s->labels) || !valid_label(s->name) || !valid_label(s->ns))
+        return true;
+    svc_work_t w = {.svc = s};
+    int rc = prepare_service(c, &w);
+    if (rc != CDNS_OK)
+        goto out;
+    /* Our own service, for the NS records: CoreDNS looks for the endpoints holding the
+     * addresses it is bound to, in any namespace. */
+    for (size_t i = 0; i < w.neps; i++) {
+        if (is_local(c, w.eps[i].ip)) {
+            if (c->nown == c->own_cap) {
+                size_t cap = c->own_cap ? c->own_cap * 2 : 4;
+                const cdns_k8s_service_t **v = realloc(c->own, cap * sizeof(*v));
+                if (!v) {
+                    rc = CDNS_ENOMEM;
+                    goto out;
+                }
+                c->own = v;
+                c->own_cap = cap;
+            }
+            c->own[c->nown++] = s;
+            break;
+        }
+    }
+    if ((rc = collect_ptrs(c, &w)) != CDNS_OK)
+        goto out;
+    if (!ns_exposed(c, s->ns))
+        goto out;
+    /* ignore empty_service: a ClusterIP service with no ready address is NXDOMAIN. */
+    if (c->o->ignore_empty_service && s->type != CDNS_K8S_SVC_EXTERNALNAME && !is_headless(s) && w.neps == 0)
+        goto out;
+    for (size_t z = 0; z < c->nzones; z++)
+        if (!c->zones[z].reverse)
+            emit_service_zone(c, &w, &c->zones[z]);
+out:
+    svc_work_free(&w);
+    if (rc != CDNS_OK && !c->err)
+        c->err = rc;
+    return c->err == CDNS_OK;
+}
+
+static bool visit_pod(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    const cdns_k8s_pod_t *p = o->u.pod;
+    /* Terminating pods are dropped by CoreDNS's pod informer. */
+    if (p->terminating || !valid_label(p->ns) || !cdns_k8s_selector_match(c->o->labels, &p->labels) ||
+        !ns_exposed(c, p->ns))
+        return true;
+    for (size_t i = 0; i < p->nips; i++) {
+        ipaddr_t ip = parse_ip(p->ips[i]);
+        if (!ip.family)
+            continue;
+        char d[64];
+        dashed(p->ips[i], d);
+        for (size_t z = 0; z < c->nzones; z++) {
+            if (c->zones[z].reverse)
+                continue;
+            uint8_t owner[CDNS_DNAME_MAX];
+            if (mkname(owner, NULL, "%s.%s.pod.%s", d, p->ns, c->zones[z].sfx) == CDNS_OK)
+                add_addr(c, owner, &ip, c->o->ttl_s);
+        }
+    }
+    return c->err == CDNS_OK;
+}
+
+static bool visit_namespace(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    const cdns_k8s_namespace_t *n = o->u.ns;
+    if (!valid_label(n->name) || !ns_exposed(c, n->name))
+        return true;
+    for (size_t z = 0; z < c->nzones; z++) {
+        if (c->zones[z].reverse)
+            continue;
+        uint8_t owner[CDNS_DNAME_MAX];
+        /* "ns.svc.zone" answers NODATA for an exposed namespace; so does "ns.pod.zone" unless
+         * pods are disabled (then CoreDNS answers NXDOMAIN below pod.zone). */
+        static const uint8_t mark = 1;
+        if (mkname(owner, NULL, "%s.svc.%s", n->name, c->zones[z].sfx) == CDNS_OK)
+            add_rr(c, owner, T_NS_MARK, c->o->ttl_s, &mark, 1);
+        if (c->o->pods != CDNS_K8S_PODS_DISABLED &&
+            mkname(owner, NULL, "%s.pod.%s", n->name, c->zones[z].sfx) == CDNS_OK)
+            add_rr(c, owner, T_NS_MARK, c->o->ttl_s, &mark, 1);
+    }
+    return c->err == CDNS_OK;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    const ptr_cand_t *x = a, *y = b;
+    if (x->rev_len != y->rev_len)
+        return x->rev_len < y->rev_len ? -1 : 1;
+    int r = memcmp(x->rev, y->rev, x->rev_len);
+    if (r)
+        return r;
+    if (x->is_service != y->is_service)
+        return x->is_service ? -1 : 1;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+/* PTRs: a cluster IP names its (first) service only; otherwise every endpoint holding the
+ * address gets one. Owners outside the configured reverse zones are dropped. */
+static void emit_ptrs(bctx_t *c)
+{
+    if (c->nptrs > 1)
+        qsort(c->ptrs, c->nptrs, sizeof(*c->ptrs), cmp_ptr);
+    for (size_t i = 0; i < c->nptrs;) {
+        size_t j = i;
+        while (j < c->nptrs && c->ptrs[j].rev_len == c->ptrs[i].rev_len &&
+               memcmp(c->ptrs[j].rev, c->ptrs[i].rev, c->ptrs[i].rev_len) == 0)
+            j++;
+        bool covered = false;
+        for (size_t z = 0; z < c->nzones && !covered; z++)
+            covered = c->zones[z].reverse && cdns_dname_is_sub(c->ptrs[i].rev, c->zones[z].apex);
+        if (covered) {
+            size_t end = c->ptrs[i].is_service ? i + 1 : j;
+            for (size_t k = i; k < end; k++)
+                add_rr(c, c->ptrs[k].rev, CDNS_T_PTR, c->o->ttl_s, c->ptrs[k].target,
+                       cdns_dname_len(c->ptrs[k].target));
+        }
+        i = j;
+    }
+}
+
+/* SOA, NS with its addresses, ns.dns and dns-version of one zone. */
+static void emit_apex(bctx_t *c, const zinfo_t *z, uint32_t serial)
+{
+    uint32_t ttl = c->o->ttl_s;
+    uint8_t mname[CDNS_DNAME_MAX], rname[CDNS_DNAME_MAX], rd[2 * CDNS_DNAME_MAX + 20];
+    size_t mlen;
+    if (mkname(mname, &mlen, "ns.dns.%s", z->sfx) != CDNS_OK || mkname(rname, NULL, "hostmaster.%s", z->sfx) != CDNS_OK)
+        return;
+    int len = cdns_rdata_soa(mname, rname, serial, 7200, 1800, 86400, ttl, rd, sizeof(rd));
+    if (len > 0)
+        add_rr(c, z->apex, CDNS_T_SOA, ttl < SOA_TTL_CAP ? ttl : SOA_TTL_CAP, rd, (size_t)len);
+
+    uint8_t owner[CDNS_DNAME_MAX];
+    if (mkname(owner, NULL, "dns-version.%s", z->sfx) == CDNS_OK) {
+        len = cdns_rdata_txt(CDNS_K8S_DNS_VERSION, rd, sizeof(rd));
+        if (len > 0)
+            add_rr(c, owner, CDNS_T_TXT, DNS_VERSION_TTL, rd, (size_t)len);
+    }
+    add_name(c, mname);
+
+    /* NS: our own service's names and addresses when its endpoints hold a local address,
+     * else ns.dns.<zone> with the local addresses (CoreDNS's nsAddrs). ns.dns.<zone> answers
+     * A/AAAA with every one of those addresses either way. */
+    for (size_t i = 0; i < c->nown; i++) {
+        const cdns_k8s_service_t *s = c->own[i];
+        char base[600];
+        int n = snprintf(base, sizeof(base), "%s.%s.svc.%s", s->name, s->ns, z->sfx);
+        if (n < 0 || (size_t)n >= sizeof(base))
+            continue;
+        if (is_headless(s)) {
+            cdns_k8s_epaddr_t *eps;
+            size_t neps;
+            if (served_endpoints(c, s, &eps, &neps) != CDNS_OK) {
+                c->err = CDNS_ENOMEM;
+                return;
+            }
+            for (size_t e = 0; e < neps; e++) {
+                char buf[64];
+                const char *name = cdns_k8s_endpoint_name(&eps[e], c->o->endpoint_pod_names, buf);
+                ipaddr_t ip = parse_ip(eps[e].ip);
+                if (!valid_label(name) || mkname(owner, &mlen, "%s.%s", name, base) != CDNS_OK)
+                    continue;
+                add_rr(c, z->apex, CDNS_T_NS, ttl, owner, mlen);
+                add_addr(c, owner, &ip, ttl);
+                add_addr(c, mname, &ip, ttl);
+            }
+            free(eps);
+        } else {
+            if (mkname(owner, &mlen, "%s", base) != CDNS_OK)
+                continue;
+            for (size_t k = 0; k < s->ncluster_ips; k++) {
+                ipaddr_t ip = parse_ip(s->cluster_ips[k]);
+                if (!ip.family)
+                    continue;
+                add_rr(c, z->apex, CDNS_T_NS, ttl, owner, mlen);
+                add_addr(c, owner, &ip, ttl);
+                add_addr(c, mname, &ip, ttl);
+            }
+        }
+    }
+    if (c->nown == 0) {
+        if (mkname(mname, &mlen, "ns.dns.%s", z->sfx) != CDNS_OK)
+            return;
+        for (size_t i = 0; i < c->nlocal; i++) {
+            add_rr(c, z->apex, CDNS_T_NS, ttl, mname, mlen);
+            add_addr(c, mname, &c->local[i], ttl);
+        }
+    }
+    if (!z->reverse) {
+        if (mkname(owner, NULL, "svc.%s", z->sfx) == CDNS_OK)
+            add_name(c, owner);
+        if (mkname(owner, NULL, "pod.%s", z->sfx) == CDNS_OK)
+            add_name(c, owner);
+    }
+}
+
+int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
+{
+    *out = NULL;
+    bctx_t c = {.idx = idx, .o = opts};
+    int rc = CDNS_EINVAL;
+    if (!opts->nzones)
+        goto fail;
+    rc = CDNS_ENOMEM;
+    c.zones = calloc(opts->nzones, sizeof(*c.zones));
+    c.local = calloc(opts->nlocal_ips ? opts->nlocal_ips : 1, sizeof(*c.local));
+    if (!c.zones || !c.local || !(c.b = cdns_builder_new()))
+        goto fail;
+    for (size_t i = 0; i < opts->nzones; i++) {
+        zinfo_t *z = &c.zones[i];
+        z->text = opts->zones[i];
+        z->sfx = strcmp(z->text, ".") == 0 ? "" : z->text;
+        z->reverse = zone_is_reverse(z->text);
+        rc = cdns_dname_from_str(z->text, NULL, z->apex, &z->apex_len);
+        if (rc != CDNS_OK)
+            goto fail;
+        cdns_dname_lower(z->apex);
+        if ((rc = cdns_builder_zone(c.b, z->apex)) != CDNS_OK)
+            goto fail;
+        if (!z->reverse && !c.primary)
+            c.primary = z;
+    }
+    c.nzones = opts->nzones;
+    for (size_t i = 0; i < opts->nlocal_ips; i++) {
+        ipaddr_t ip = parse_ip(opts->local_ips[i]);
+        if (ip.family)
+            c.local[c.nlocal++] = ip;
+    }
+
+    cdns_k8s_index_each(idx, CDNS_K8S_NAMESPACE, visit_namespace, &c);
+    if (!c.err)
+        cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_service, &c);
+    if (!c.err && opts->pods == CDNS_K8S_PODS_VERIFIED)
+        cdns_k8s_index_each(idx, CDNS_K8S_POD, visit_pod, &c);
+    if (!c.err)
+        emit_ptrs(&c);
+    uint32_t serial = opts->serial ? opts->serial : (uint32_t)cdns_clock_real_s();
+    for (size_t i = 0; i < c.nzones && !c.err; i++)
+        emit_apex(&c, &c.zones[i], serial);
+    if ((rc = c.err) != CDNS_OK)
+        goto fail;
+    rc = cdns_builder_commit(c.b, out);
+    c.b = NULL; /* commit frees the builder either way */
+fail:
+    cdns_builder_free(c.b);
+    for (size_t i = 0; i < c.nptrs; i++) {
+        free(c.ptrs[i].rev);
+        free(c.ptrs[i].target);
+    }
+    free(c.ptrs);
+    free(c.own);
+    free(c.local);
+    free(c.zones);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ answer */
+typedef struct actx {
+    const cdns_snapshot_t *s;
+    const cdns_zone_t *z;
+    const cdns_query_t *q;
+    cdns_msg_t *m;
+} actx_t;
+
+static cdns_k8s_result_t put_negative(actx_t *a, uint16_t rcode)
+{
+    cdns_msg_set_rcode(a->m, rcode);
+    cdns_store_put_soa(a->z, a->q, a->m, CDNS_SEC_AUTHORITY);
+    return rcode == CDNS_RCODE_NXDOMAIN ? CDNS_K8S_NXDOMAIN : CDNS_K8S_ANSWERED;
+}
+
+static cdns_k8s_result_t nodata(actx_t *a)
+{
+    return put_negative(a, CDNS_RCODE_NOERROR);
+}
+
+static cdns_k8s_result_t nxdomain(actx_t *a)
+{
+    return put_negative(a, CDNS_RCODE_NXDOMAIN);
+}
+
+/* Addresses of the names an RRset points at (SRV targets, NS hosts), each name once. Extra
+ * records that do not fit are dropped without setting TC, as CoreDNS's truncation drops the
+ * additional section first. */
+static void put_glue(actx_t *a, const cdns_rrset_t *rs)
+{
+    if (!rs->targets)
+        return;
+    for (uint16_t i = 0; i < rs->count; i++) {
+        const cdns_node_t *t = rs->targets[i];
+        if (!t)
+            continue;
+        bool seen = false;
+        for (uint16_t j = 0; j < i && !seen; j++)
+            seen = rs->targets[j] == t;
+        if (seen)
+            continue;
+        static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
+        for (int k = 0; k < 2; k++) {
+            const cdns_rrset_t *g = cdns_node_rrset(t, types[k]);
+            if (!g)
+                continue;
+            cdns_msg_mark_t mark = cdns_msg_mark(a->m);
+            bool tc = a->m->truncated;
+            if (cdns_store_put_rrset(a->m, CDNS_SEC_ADDITIONAL, 0, t->name, g) != CDNS_OK) {
+                cdns_msg_rollback(a->m, mark);
+                a->m->truncated = tc;
+                return;
+            }
+        }
+    }
+}
+
+/* The CNAME target (rdata after the length prefix of the only record). */
+static const uint8_t *cname_target(const cdns_rrset_t *rs)
+{
+    return rs->count ? rs->rdata + 2 : NULL;
+}
+
+#define MAX_CHAIN 8
+
+/* A/AAAA/TXT on an ExternalName: CoreDNS follows targets inside the zone itself and answers
+ * nothing when they lead nowhere; targets outside are for the client's resolver. */
+static cdns_k8s_result_t chase(actx_t *a, const cdns_node_t *start, uint16_t qtype)
+{
+    const cdns_rrset_t *chain[MAX_CHAIN];
+    const uint8_t *owners[MAX_CHAIN];
+    size_t n = 0;
+    const cdns_node_t *cur = start;
+    const cdns_rrset_t *final = NULL;
+    const cdns_node_t *final_node = NULL;
+    for (;;) {
+        const cdns_rrset_t *cn = cdns_node_rrset(cur, CDNS_T_CNAME);
+        if (!cn)
+            break;
+        if (n == MAX_CHAIN)
+            return nodata(a);
+        chain[n] = cn;
+        owners[n] = cur == start ? NULL : cur->name;
+        n++;
+        const uint8_t *t = cname_target(cn);
+        if (!t)
+            return nodata(a);
+        if (!cdns_dname_is_sub(t, a->z->apex))
+            break; /* leaves the zone: the CNAMEs are the answer */
+        const cdns_node_t *next = cdns_snapshot_find(a->s, t, cdns_dname_len(t));
+        if (!next || next == start || cdns_dname_equal(t, a->q->qname_lower))
+            return nodata(a);
+        cur = next;
+        if (!cdns_node_rrset(cur, CDNS_T_CNAME)) {
+            final = cdns_node_rrset(cur, qtype);
+            final_node = cur;
+            if (!final)
+                return nodata(a);
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, owners[i] ? 0 : CDNS_MSG_QNAME_OFF, owners[i], chain[i]);
+    if (final)
+        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, 0, final_node->name, final);
+    cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);
+    return CDNS_K8S_ANSWERED;
+}
+
+/* Answers qtype from an existing node, owner = the question (which may differ from the node's
+ * name when CoreDNS reads the name loosely). */
+static cdns_k8s_result_t answer_node(actx_t *a, const cdns_node_t *node, uint16_t qtype)
+{
+    if (cdns_node_rrset(node, CDNS_T_CNAME) && qtype != CDNS_T_CNAME) {
+        if (qtype == CDNS_T_A || qtype == CDNS_T_AAAA || qtype == CDNS_T_TXT)
+            return chase(a, node, qtype);
+        return nodata(a); /* CoreDNS drops ExternalNames from SRV and answers nothing else */
+    }
+    const cdns_rrset_t *rs = cdns_node_rrset(node, qtype);
+    if (!rs)
+        return nodata(a);
+    cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
+    if (qtype == CDNS_T_SRV || qtype == CDNS_T_NS)
+        put_glue(a, rs);
+    cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);
+    return CDNS_K8S_ANSWERED;
+}
+
+/* Like answer_node, but the node must hold data: an empty non-terminal the store made between
+ * real names ("_tcp.svc.ns.svc.zone") does not exist for CoreDNS. */
+static cdns_k8s_result_t answer_existing(actx_t *a, const cdns_node_t *node, uint16_t qtype)
+{
+    if (!node || node->nrrsets == 0)
+        return nxdomain(a);
+    return answer_node(a, node, qtype);
+}
+
+static bool label_is(const uint8_t *l, const char *s)
+{
+    size_t n = strlen(s);
+    return l[0] == n && memcmp(l + 1, s, n) == 0;
+}
+
+/* The address a pod label stands for ("1-2-3-4", "fd00--1"), as CoreDNS reads it. */
+static int pod_label_ip(const uint8_t *l, ipaddr_t *ip)
+{
+    char text[CDNS_LABEL_MAX + 1];
+    size_t n = l[0];
+    memcpy(text, l + 1, n);
+    text[n] = '\0';
+    size_t dashes = 0;
+    for (size_t i = 0; i < n; i++)
+        dashes += text[i] == '-';
+    bool v4 = dashes == 3 && !strstr(text, "--");
+    for (size_t i = 0; i < n; i++)
+        if (text[i] == '-')
+            text[i] = v4 ? '.' : ':';
+    memset(ip, 0, sizeof(*ip));
+    if (v4 && inet_pton(AF_INET, text, ip->a) == 1) {
+        ip->family = AF_INET;
+    } else if (!v4 && inet_pton(AF_INET6, text, ip->a) == 1) {
+        ip->family = AF_INET6;
+        /* Go's net.IP treats a v4-mapped address as IPv4, so CoreDNS answers A for it. */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(ip->a, mapped, 12) == 0) {
+            memmove(ip->a, ip->a + 12, 4);
+            ip->family = AF_INET;
+        }
+    } else {
+        return CDNS_EINVAL;
+    }
+    return CDNS_OK;
+}
+
+cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_t *opts, const cdns_query_t *q,
+                                  cdns_msg_t *m)
+{
+    if (!s || !q->has_question)
+        return CDNS_K8S_NOTAUTH;
+    const uint8_t *qn = q->qname_lower;
+    const cdns_zone_t *z = cdns_snapshot_find_zone(s, qn, q->qname_len);
+    if (!z)
+        return CDNS_K8S_NOTAUTH;
+    uint16_t qtype = q->qtype;
+    if (qtype == CDNS_T_AXFR || qtype == CDNS_T_IXFR) {
+        cdns_msg_set_rcode(m, CDNS_RCODE_REFUSED);
+        return CDNS_K8S_REFUSED;
+    }
+    actx_t a = {.s = s, .z = z, .q = q, .m = m};
+    m->flags |= CDNS_F_AA;
+
+    /* Label i counted from the zone: lab[0] is the label right under the apex. */
+    int rel = (int)q->qname_labels - (int)z->apex_labels;
+    if (rel < 0)
+        return nodata(&a);
+    const uint8_t *lab[8] = {0};
+    size_t offs[CDNS_DNAME_MAX / 2 + 1];
+    size_t nl = 0;
+    for (size_t p = 0; qn[p] && nl < CDNS_ARRAY_LEN(offs); p += (size_t)qn[p] + 1)
+        offs[nl++] = p;
+    if ((size_t)rel > nl)
+        return nodata(&a); /* cannot happen for a parsed query; keeps offs[] reads in bounds */
+    for (int i = 0; i < rel && i < 8; i++)
+        lab[i] = qn + offs[rel - 1 - i];
+
+    if (rel == 0) {
+        if (qtype == CDNS_T_SOA || qtype == CDNS_T_NS)
+            return answer_node(&a, z->apex_node, qtype);
+        return nodata(&a);
+    }
+    /* CoreDNS answers SOA only at the apex and never looks the name up otherwise. */
+    if (qtype == CDNS_T_SOA)
+        return nodata(&a);
+    const cdns_node_t *node = cdns_snapshot_find(s, qn, q->qname_len);
+    if (rel == 1 && label_is(lab[0], "dns-version")) {
+        if (qtype == CDNS_T_TXT && node)
+            return answer_node(&a, node, qtype);
+        return nxdomain(&a);
+    }
+    if (rel == 2 && label_is(lab[0], "dns") && label_is(lab[1], "ns")) {
+        if (qtype == CDNS_T_TXT || qtype == CDNS_T_PTR || !node)
+            return nxdomain(&a);
+        return answer_node(&a, node, qtype);
+    }
+    bool reverse = z->apex_labels >= 2 && (cdns_dname_is_sub(z->apex, (const uint8_t *)"\7in-addr\4arpa") ||
+                                           cdns_dname_is_sub(z->apex, (const uint8_t *)"\3ip6\4arpa"));
+    if (reverse) {
+        if (qtype != CDNS_T_PTR || !node || !cdns_node_rrset(node, CDNS_T_PTR))
+            return nxdomain(&a);
+        return answer_node(&a, node, qtype);
+    }
+    bool is_svc = label_is(lab[0], "svc"), is_pod = label_is(lab[0], "pod");
+    if (!is_svc && !is_pod)
+        return nxdomain(&a);
+    if (rel == 1)
+        return nodata(&a);
+    /* The namespace must be exposed: its "ns.svc.zone" / "ns.pod.zone" name has the marker. */
+    const uint8_t *ns_name = qn + offs[rel - 2];
+    const cdns_node_t *ns_node = cdns_snapshot_find(s, ns_name, q->qname_len - offs[rel - 2]);
+    if (!ns_node || !cdns_node_rrset(ns_node, T_NS_MARK))
+        return nxdomain(&a);
+    if (rel == 2)
+        return nodata(&a);
+
+    if (is_svc) {
+        if (rel == 3 || rel == 4)
+            return answer_existing(&a, node, qtype);
+        if (rel != 5)
+            return nxdomain(&a);
+        /* "_port._proto": CoreDNS strips a leading underscore if there is one, so "http.tcp"
+         * and "_http._tcp" are the same name; look the underscored form up. */
+        uint8_t name[CDNS_DNAME_MAX + 2];
+        size_t w = 0;
+        for (int i = 4; i >= 3; i--) {
+            const uint8_t *l = lab[i];
+            bool us = l[0] > 0 && l[1] == '_';
+            size_t len = l[0] + (us ? 0 : 1);
+            if (len > CDNS_LABEL_MAX)
+                return nxdomain(&a);
+            name[w++] = (uint8_t)len;
+            if (!us)
+                name[w++] = '_';
+            memcpy(name + w, l + 1, l[0]);
+            w += l[0];
+        }
+        size_t rest = q->qname_len - offs[rel - 3];
+        if (w + rest > CDNS_DNAME_MAX)
+            return nxdomain(&a);
+        memcpy(name + w, qn + offs[rel - 3], rest);
+        return answer_existing(&a, cdns_snapshot_find(s, name, w + rest), qtype);
+    }
+
+    /* Pods: "ip.ns.pod.zone"; CoreDNS reads only the label in the service position, so one
+     * or two labels in front of it are ignored. */
+    if (rel > 5 || opts->pods == CDNS_K8S_PODS_DISABLED)
+        return nxdomain(&a);
+    const uint8_t *pod_label = lab[2];
+    if (opts->pods == CDNS_K8S_PODS_VERIFIED) {
+        const uint8_t *pname = qn + offs[rel - 3];
+        return answer_existing(&a, cdns_snapshot_find(s, pname, q->qname_len - offs[rel - 3]), qtype);
+    }
+    ipaddr_t ip;
+    if (pod_label_ip(pod_label, &ip) != CDNS_OK)
+        return nxdomain(&a);
+    uint16_t want = ip.family == AF_INET ? CDNS_T_A : CDNS_T_AAAA;
+    if (qtype != want)
+        return nodata(&a);
+    cdns_msg_put_rr(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, want, CDNS_C_IN, opts->ttl_s, ip.a,
+                    ip.family == AF_INET ? 4 : 16);
+    cdns_msg_set_rcode(m, CDNS_RCODE_NOERROR);
+    return CDNS_K8S_ANSWERED;
+}
