@@ -150,6 +150,10 @@ typedef struct cdns_msg {
     /* compression table: lowercase names already in the packet, by offset */
     uint16_t name_off[CDNS_MSG_MAX_NAMES];
     uint8_t nnames;
+    /* The answering zone's place in the question (0: none). Names below it inside rdata are
+     * written with the question's letter case for the zone part, as CoreDNS does. */
+    uint16_t zone_off;
+    uint8_t zone_len;
 } cdns_msg_t;
 
 /* Starts a response to q: header (ID, opcode, RD copied, QR set) and the question copied as
@@ -181,6 +185,13 @@ void cdns_msg_remember_name(cdns_msg_t *m, uint16_t off);
  * name) usable as a compression pointer; 0 when there is none. */
 uint16_t cdns_msg_find_name(const cdns_msg_t *m, const uint8_t *lower_name);
 void cdns_msg_set_rcode(cdns_msg_t *m, uint16_t rcode);
+/* Declares that the last zone_len octets of the question name are the answering zone. */
+void cdns_msg_set_zone(cdns_msg_t *m, uint16_t zone_off, uint8_t zone_len);
+/* Writes the lowercase wire name into out for use inside rdata: when it lies below the zone
+ * set with cdns_msg_set_zone, its zone part comes from the question (a compression pointer
+ * when compress, else a copy of the question's octets), keeping the client's letter case.
+ * Returns the octets written (at most CDNS_DNAME_MAX). */
+size_t cdns_msg_rdata_name(const cdns_msg_t *m, const uint8_t *name, bool compress, uint8_t *out);
 /* Writes counts, flags (TC when truncated), rcode and the OPT record; returns the final length. */
 size_t cdns_msg_finish(cdns_msg_t *m);
 

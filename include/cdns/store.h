@@ -122,6 +122,9 @@ typedef struct cdns_answer_info {
  * answers with the zone owner compressed against the question, AA set. Does not set the rcode
  * on NOTAUTH. No allocation, no lock. */
 void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info);
+/* Tells the writer where zone z sits in the question, so names below it inside rdata are
+ * written with the client's letter case (CoreDNS's behaviour). */
+void cdns_store_set_zone(cdns_msg_t *m, const cdns_zone_t *z, const cdns_query_t *q);
 /* Writes the negative answer of zone z (SOA in AUTHORITY, owner compressed against qname). */
 void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_section_t sec);
 /* Writes one RRset under the given owner (pointer offset or full name). All-or-nothing. */

@@ -64,6 +64,8 @@ static void begin(cdns_msg_t *m, uint8_t *buf, size_t cap, size_t limit, uint16_
     m->edns_flags = q->edns_flags & CDNS_EDNS_DO;
     m->reserve = q->has_edns ? OPT_RR_LEN : 0;
     m->nnames = 0;
+    m->zone_off = 0;
+    m->zone_len = 0;
 
     memset(buf, 0, CDNS_DNS_HDR_LEN);
     put16(buf, id);
@@ -141,7 +143,9 @@ static uint16_t find(const cdns_msg_t *m, const uint8_t *name, int want)
 {
     if (want == 0)
         return 0; /* the root: one octet, never worth a two-octet pointer */
-    for (unsigned i = 0; i < m->nnames; i++) {
+    /* Newest first: a name written later (an SRV target, a CNAME's target) carries the case the
+     * answer gave it, and later records that repeat it should point there. */
+    for (unsigned i = m->nnames; i-- > 0;) {
         size_t off = m->name_off[i];
         int have = buf_labels(m->buf, off);
         if (have < want)
@@ -268,4 +272,37 @@ size_t cdns_msg_finish(cdns_msg_t *m)
         m->len += OPT_RR_LEN;
     }
     return m->len;
+}
+
+void cdns_msg_set_zone(cdns_msg_t *m, uint16_t zone_off, uint8_t zone_len)
+{
+    m->zone_off = zone_off;
+    m->zone_len = zone_len;
+}
+
+size_t cdns_msg_rdata_name(const cdns_msg_t *m, const uint8_t *name, bool compress, uint8_t *out)
+{
+    size_t len = cdns_dname_len(name);
+    if (m->zone_off != 0 && m->zone_len > 1 && len >= m->zone_len) {
+        /* Walk label boundaries to the suffix as long as the zone. */
+        size_t want = len - m->zone_len, pos = 0;
+        while (pos < want)
+            pos += (size_t)name[pos] + 1;
+        const uint8_t *zq = m->buf + m->zone_off;
+        bool same = pos == want;
+        for (size_t i = 0; same && i < m->zone_len; i++)
+            same = fold(zq[i]) == name[pos + i];
+        if (same) {
+            memcpy(out, name, pos);
+            if (compress && m->zone_off <= PTR_MAX) {
+                out[pos] = (uint8_t)(0xc0 | (m->zone_off >> 8));
+                out[pos + 1] = (uint8_t)m->zone_off;
+                return pos + 2;
+            }
+            memcpy(out + pos, zq, m->zone_len);
+            return len;
+        }
+    }
+    memcpy(out, name, len);
+    return len;
 }

@@ -942,6 +942,7 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     }
     actx_t a = {.s = s, .z = z, .q = q, .m = m};
     m->flags |= CDNS_F_AA;
+    cdns_store_set_zone(m, z, q);
 
     /* Label i counted from the zone: lab[0] is the label right under the apex. */
     int rel = (int)q->qname_labels - (int)z->apex_labels;

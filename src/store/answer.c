@@ -37,6 +37,19 @@ static int target_offset(uint16_t type)
     }
 }
 
+/* SOA rdata with MNAME and RNAME below the zone in the question's case ("ns.dns.ClUsTeR.lOcAl.");
+ * returns the new length, or 0 to keep the rdata as stored. */
+static uint16_t soa_rdata(const cdns_msg_t *m, const uint8_t *rd, uint16_t rdlen, uint8_t *tmp)
+{
+    size_t mlen = cdns_dname_len(rd), rlen = cdns_dname_len(rd + mlen);
+    if (mlen + rlen + 20 != rdlen)
+        return 0;
+    size_t n = cdns_msg_rdata_name(m, rd, true, tmp);
+    n += cdns_msg_rdata_name(m, rd + mlen, true, tmp + n);
+    memcpy(tmp + n, rd + mlen + rlen, 20);
+    return (uint16_t)(n + 20);
+}
+
 int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
                          const cdns_rrset_t *rs)
 {
@@ -46,19 +59,33 @@ int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, 
         owner = &root;
     cdns_msg_mark_t mark = cdns_msg_mark(m);
     int toff = target_offset(rs->type);
+    /* RFC 2782: SRV targets are never compressed; the types of RFC 1035 may be. */
+    bool compress = rs->type != CDNS_T_SRV;
     const uint8_t *p = rs->rdata;
     for (uint16_t i = 0; i < rs->count; i++) {
         uint16_t rdlen = get16(p);
-        int rc = cdns_msg_put_rr(m, sec, owner_off, owner, rs->type, CDNS_C_IN, rs->ttl_s, p + 2, rdlen);
+        const uint8_t *rd = p + 2;
+        uint8_t tmp[2 * CDNS_DNAME_MAX + 20];
+        uint16_t soalen = rs->type == CDNS_T_SOA ? soa_rdata(m, rd, rdlen, tmp) : 0;
+        if (soalen) {
+            rdlen = soalen;
+            rd = tmp;
+        } else if (toff >= 0 && (size_t)rdlen <= 6 + CDNS_DNAME_MAX) {
+            /* The name in the rdata takes the question's letter case for the zone part. */
+            memcpy(tmp, rd, (size_t)toff);
+            rdlen = (uint16_t)((size_t)toff + cdns_msg_rdata_name(m, rd + toff, compress, tmp + toff));
+            rd = tmp;
+        }
+        int rc = cdns_msg_put_rr(m, sec, owner_off, owner, rs->type, CDNS_C_IN, rs->ttl_s, rd, rdlen);
         if (rc != CDNS_OK) {
             cdns_msg_rollback(m, mark);
             return rc;
         }
-        /* The target names sit uncompressed in the packet now: later owners (the CNAME's next
-         * link, the SRV targets' addresses) can point at them instead of repeating them. */
+        /* The target names sit in the packet now: later owners (the CNAME's next link, the SRV
+         * targets' addresses) can point at them instead of repeating them. */
         if (toff >= 0)
             cdns_msg_remember_name(m, (uint16_t)(m->len - rdlen + (size_t)toff));
-        p += 2 + (size_t)rdlen;
+        p += 2 + (size_t)get16(p);
     }
     return CDNS_OK;
 }
@@ -77,15 +104,33 @@ static int apex_offset_in_qname(const cdns_zone_t *z, const cdns_query_t *q)
     return (int)pos;
 }
 
+void cdns_store_set_zone(cdns_msg_t *m, const cdns_zone_t *z, const cdns_query_t *q)
+{
+    int off = z ? apex_offset_in_qname(z, q) : -1;
+    if (off >= 0)
+        cdns_msg_set_zone(m, (uint16_t)(CDNS_MSG_QNAME_OFF + off), z->apex_len);
+    else
+        cdns_msg_set_zone(m, 0, 0);
+}
+
 void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_section_t sec)
 {
     if (!z || !z->soa || z->soa->count == 0)
         return;
-    const uint8_t *rd = z->soa->rdata;
+    const uint8_t *rd = z->soa->rdata + 2;
+    uint16_t rdlen = get16(z->soa->rdata);
     int off = apex_offset_in_qname(z, q);
     /* A pointer to the root label would be longer than the label itself. */
     uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
-    cdns_msg_put_rr(m, sec, owner_off, z->apex, CDNS_T_SOA, CDNS_C_IN, z->neg_ttl_s, rd + 2, get16(rd));
+    /* MNAME and RNAME below the zone keep the question's case too ("ns.dns.ClUsTeR.lOcAl."). */
+    uint8_t tmp[2 * CDNS_DNAME_MAX + 20];
+    cdns_store_set_zone(m, z, q);
+    uint16_t soalen = soa_rdata(m, rd, rdlen, tmp);
+    if (soalen) {
+        rd = tmp;
+        rdlen = soalen;
+    }
+    cdns_msg_put_rr(m, sec, owner_off, z->apex, CDNS_T_SOA, CDNS_C_IN, z->neg_ttl_s, rd, rdlen);
 }
 
 /* A and AAAA of the in-snapshot targets of an SRV, MX or NS RRset, into ADDITIONAL. What does
@@ -230,6 +275,7 @@ void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg
         return;
     const cdns_zone_t *z = &s->zones[n->zone];
     info->zone = z;
+    cdns_store_set_zone(m, z, q);
 
     size_t cut_off;
     const cdns_node_t *cut = find_cut(s, q->qname_lower, q->qname_len, n, off, z, &cut_off);
