@@ -318,3 +318,37 @@ def parse_rr(text):
     rd = dns.rdata.from_text(dns.rdataclass.from_text(rdclass), dns.rdatatype.from_text(rdtype), rest,
                              origin=dns.name.root, relativize=False)
     return rr_key(owner, int(ttl), rdclass.upper(), rdtype.upper(), rd)
+
+
+def assert_response(resp, qname, rcode, answer=(), ns=(), extra=(), aa=True, truncated=False):
+    """CoreDNS's test.CNAMEOrder + test.SortAndCheck on a dnspython reply (parsed with
+    one_rr_per_rrset=True), plus the AA and TC flags and the echoed question.
+
+    answer/ns/extra are zone-file lines; sections compare as sorted lists of rr_key()s, so
+    order does not matter but every RR (name case, TTL, rdata) and the counts do.
+    """
+    import dns.flags
+    import dns.rcode
+    errors = []
+    got_rcode = dns.rcode.to_text(resp.rcode())
+    if got_rcode != rcode:
+        errors.append("rcode: expected %s, got %s" % (rcode, got_rcode))
+    if aa is not None and bool(resp.flags & dns.flags.AA) != aa:
+        errors.append("AA: expected %s, got %s" % (aa, bool(resp.flags & dns.flags.AA)))
+    if bool(resp.flags & dns.flags.TC) != truncated:
+        errors.append("TC: expected %s, got %s" % (truncated, bool(resp.flags & dns.flags.TC)))
+    want_q = qname if qname.endswith(".") else qname + "."
+    if len(resp.question) != 1 or resp.question[0].name.to_text() != want_q:
+        errors.append("question not echoed as asked (%s): %s" % (want_q, [q.to_text() for q in resp.question]))
+    seen = []
+    for rrset in resp.answer:
+        if rrset.rdtype == dns.rdatatype.CNAME and rrset[0].target.to_text() in seen:
+            errors.append("CNAME %s found after its target record" % rrset.name)
+        seen.append(rrset.name.to_text())
+    for title, want, got in (("ANSWER", answer, resp.answer), ("AUTHORITY", ns, resp.authority),
+                             ("ADDITIONAL", extra, resp.additional)):
+        w = sorted(parse_rr(r) for r in want)
+        g = section_keys(got)
+        if w != g:
+            errors.append("%s:\n    expected %s\n    got      %s" % (title, w, g))
+    assert not errors, "%s:\n  %s\n%s" % (qname, "\n  ".join(errors), resp.to_text())
