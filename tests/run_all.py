@@ -38,7 +38,7 @@ def run_units(build):
 
 def run_fuzz_replay(build):
     passed = failed = 0
-    for b in sorted(glob.glob(os.path.join(ROOT, build, "fuzz", "replay_*"))):
+    for b in sorted(p for p in glob.glob(os.path.join(ROOT, build, "fuzz", "replay_*")) if not p.endswith(".d")):
         target = os.path.basename(b)[len("replay_"):]
         corpus = os.path.join(ROOT, "tests", "fuzz", "corpus", target)
         files = sorted(glob.glob(os.path.join(corpus, "*")))

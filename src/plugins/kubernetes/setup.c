@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kubernetes.h"
 
@@ -282,13 +284,20 @@ static int parse_option(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *b, cdn
             return cdns_diag_set(diag, b->file, b->line, PFX "objects takes exactly one path");
         const char *p = args[0].text;
         if (p[0] == '/' || !ctx->corefile_dir || !ctx->corefile_dir[0]) {
-            return set_str(&k->objects, p);
+            int rc = set_str(&k->objects, p);
+            if (rc != CDNS_OK)
+                return rc;
+        } else {
+            size_t n = strlen(ctx->corefile_dir) + strlen(p) + 2;
+            free(k->objects);
+            if (!(k->objects = malloc(n)))
+                return CDNS_ENOMEM;
+            snprintf(k->objects, n, "%s/%s", ctx->corefile_dir, p);
         }
-        size_t n = strlen(ctx->corefile_dir) + strlen(p) + 2;
-        free(k->objects);
-        if (!(k->objects = malloc(n)))
-            return CDNS_ENOMEM;
-        snprintf(k->objects, n, "%s/%s", ctx->corefile_dir, p);
+        /* What -check accepts must start: a file that cannot be read is a set-up error. Its
+         * content is checked when it is loaded (and on every change, keeping the last good). */
+        if (access(k->objects, R_OK) != 0)
+            return cdns_diag_set(diag, args[0].file, args[0].line, PFX "objects %s: %s", p, strerror(errno));
         return CDNS_OK;
     }
     if (strcmp(name, "multicluster") == 0 || strcmp(name, "zonal") == 0)
