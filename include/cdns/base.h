@@ -21,8 +21,8 @@
 #define CDNS_ENOENT (-ENOENT)
 #define CDNS_EEXIST (-EEXIST)
 #define CDNS_ERANGE (-ERANGE)
-#define CDNS_ENOSPC (-ENOSPC)       /* output buffer too small */
-#define CDNS_EMALFORMED (-EBADMSG)  /* input that does not parse */
+#define CDNS_ENOSPC (-ENOSPC)      /* output buffer too small */
+#define CDNS_EMALFORMED (-EBADMSG) /* input that does not parse */
 #define CDNS_EIO (-EIO)
 
 /* Human text for a CDNS_E* (or any negative errno). */

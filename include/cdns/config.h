@@ -17,8 +17,8 @@
 #include "cdns/base.h"
 
 typedef struct cdns_cf_token {
-    const char *text;   /* after quote removal and env substitution */
-    const char *file;   /* the file it came from */
+    const char *text; /* after quote removal and env substitution */
+    const char *file; /* the file it came from */
     int line;
     bool quoted;
 } cdns_cf_token_t;
@@ -33,7 +33,7 @@ typedef struct cdns_cf_directive {
     size_t nargs;
     const struct cdns_cf_directive *block; /* lines inside { }, NULL when there is no block */
     size_t nblock;
-    bool has_block;                        /* "{ }" was present, even if empty */
+    bool has_block; /* "{ }" was present, even if empty */
 } cdns_cf_directive_t;
 
 /* A server block key such as "dns://cluster.local:1053", "." or "10.0.0.0/24". */
@@ -62,7 +62,7 @@ typedef struct cdns_cf_block {
 typedef struct cdns_corefile {
     const cdns_cf_block_t *blocks;
     size_t nblocks;
-    const char *path;   /* the top-level file */
+    const char *path; /* the top-level file */
     /* private */
     cdns_arena_t arena;
 } cdns_corefile_t;
@@ -75,8 +75,7 @@ typedef struct cdns_corefile {
  * be read returns its errno (e.g. CDNS_ENOENT) with diag "PATH: reason". */
 int cdns_corefile_load(const char *path, cdns_corefile_t **out, cdns_diag_t *diag);
 /* The same from memory; filename is used in messages and to resolve relative imports. */
-int cdns_corefile_parse(const char *text, size_t len, const char *filename, cdns_corefile_t **out,
-                        cdns_diag_t *diag);
+int cdns_corefile_parse(const char *text, size_t len, const char *filename, cdns_corefile_t **out, cdns_diag_t *diag);
 void cdns_corefile_free(cdns_corefile_t *cf);
 
 /* ----------------------------------------------------------- value helpers */

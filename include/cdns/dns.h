@@ -15,20 +15,40 @@
 #define CDNS_DNAME_MAX 255
 #define CDNS_LABEL_MAX 63
 #define CDNS_DNS_HDR_LEN 12
-#define CDNS_EDNS_SIZE 1232    /* what we advertise (DNS flag day 2020) */
+#define CDNS_EDNS_SIZE 1232 /* what we advertise (DNS flag day 2020) */
 #define CDNS_UDP_MIN_SIZE 512
 
 /* RR types and classes we name in code. */
 enum {
-    CDNS_T_A = 1, CDNS_T_NS = 2, CDNS_T_CNAME = 5, CDNS_T_SOA = 6, CDNS_T_PTR = 12, CDNS_T_HINFO = 13,
-    CDNS_T_MX = 15, CDNS_T_TXT = 16, CDNS_T_AAAA = 28, CDNS_T_SRV = 33, CDNS_T_OPT = 41, CDNS_T_DS = 43,
-    CDNS_T_RRSIG = 46, CDNS_T_NSEC = 47, CDNS_T_DNSKEY = 48, CDNS_T_IXFR = 251, CDNS_T_AXFR = 252,
-    CDNS_T_ANY = 255, CDNS_T_CAA = 257,
+    CDNS_T_A = 1,
+    CDNS_T_NS = 2,
+    CDNS_T_CNAME = 5,
+    CDNS_T_SOA = 6,
+    CDNS_T_PTR = 12,
+    CDNS_T_HINFO = 13,
+    CDNS_T_MX = 15,
+    CDNS_T_TXT = 16,
+    CDNS_T_AAAA = 28,
+    CDNS_T_SRV = 33,
+    CDNS_T_OPT = 41,
+    CDNS_T_DS = 43,
+    CDNS_T_RRSIG = 46,
+    CDNS_T_NSEC = 47,
+    CDNS_T_DNSKEY = 48,
+    CDNS_T_IXFR = 251,
+    CDNS_T_AXFR = 252,
+    CDNS_T_ANY = 255,
+    CDNS_T_CAA = 257,
 };
 enum { CDNS_C_IN = 1, CDNS_C_CH = 3, CDNS_C_NONE = 254, CDNS_C_ANY = 255 };
 enum {
-    CDNS_RCODE_NOERROR = 0, CDNS_RCODE_FORMERR = 1, CDNS_RCODE_SERVFAIL = 2, CDNS_RCODE_NXDOMAIN = 3,
-    CDNS_RCODE_NOTIMP = 4, CDNS_RCODE_REFUSED = 5, CDNS_RCODE_BADVERS = 16, /* extended: needs OPT */
+    CDNS_RCODE_NOERROR = 0,
+    CDNS_RCODE_FORMERR = 1,
+    CDNS_RCODE_SERVFAIL = 2,
+    CDNS_RCODE_NXDOMAIN = 3,
+    CDNS_RCODE_NOTIMP = 4,
+    CDNS_RCODE_REFUSED = 5,
+    CDNS_RCODE_BADVERS = 16, /* extended: needs OPT */
 };
 enum { CDNS_OPCODE_QUERY = 0 };
 /* Header flag bits in the 16-bit flags word. */
@@ -65,8 +85,7 @@ int cdns_dname_to_str(const uint8_t *name, char *out, size_t outlen);
 /* Reads a possibly compressed name at *pos of pkt into out (uncompressed, case kept) and moves
  * *pos past it. Rejects pointer loops, forward pointers, pointers into the header, over-long
  * names and bad label types with CDNS_EMALFORMED. */
-int cdns_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *pos, uint8_t out[CDNS_DNAME_MAX],
-                      size_t *out_len);
+int cdns_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *pos, uint8_t out[CDNS_DNAME_MAX], size_t *out_len);
 
 /* ------------------------------------------------------------------- cursor */
 /* Bounded reader with a sticky error (Knot's wire_ctx): after an overrun every read returns 0
@@ -88,32 +107,32 @@ size_t cdns_wire_left(const cdns_wire_t *w);
 /* -------------------------------------------------------------------- query */
 /* What the parser returns besides CDNS_OK: the response the caller must send, or a drop. */
 typedef enum {
-    CDNS_QUERY_OK = 0,      /* answer it */
-    CDNS_QUERY_DROP,        /* do not answer (QR=1, shorter than a header) */
-    CDNS_QUERY_FORMERR,     /* answer FORMERR (echo what header/question could be read) */
-    CDNS_QUERY_NOTIMP,      /* opcode not QUERY */
-    CDNS_QUERY_BADVERS,     /* EDNS version > 0: BADVERS with OPT version 0 */
+    CDNS_QUERY_OK = 0,  /* answer it */
+    CDNS_QUERY_DROP,    /* do not answer (QR=1, shorter than a header) */
+    CDNS_QUERY_FORMERR, /* answer FORMERR (echo what header/question could be read) */
+    CDNS_QUERY_NOTIMP,  /* opcode not QUERY */
+    CDNS_QUERY_BADVERS, /* EDNS version > 0: BADVERS with OPT version 0 */
 } cdns_query_status_t;
 
 /* A parsed query. Filled by cdns_query_parse(); everything points into or copies from the
  * packet, nothing is allocated. */
 typedef struct cdns_query {
     uint16_t id;
-    uint16_t flags;            /* header flags word as received */
+    uint16_t flags; /* header flags word as received */
     uint16_t qtype;
     uint16_t qclass;
     uint8_t opcode;
-    bool has_question;         /* QDCOUNT == 1 and the question parsed */
+    bool has_question;                   /* QDCOUNT == 1 and the question parsed */
     uint8_t qname[CDNS_DNAME_MAX];       /* as received, case kept, uncompressed */
     uint8_t qname_lower[CDNS_DNAME_MAX]; /* lowercase copy: the lookup key */
-    uint8_t qname_len;         /* octets including the root label */
+    uint8_t qname_len;                   /* octets including the root label */
     uint8_t qname_labels;
-    uint16_t question_len;     /* octets of the question section (name + 4) */
+    uint16_t question_len; /* octets of the question section (name + 4) */
     /* EDNS(0) */
     bool has_edns;
     uint8_t edns_version;
-    uint16_t edns_udp_size;    /* client's advertised size as received */
-    uint16_t edns_flags;       /* DO bit etc. */
+    uint16_t edns_udp_size; /* client's advertised size as received */
+    uint16_t edns_flags;    /* DO bit etc. */
 } cdns_query_t;
 
 /* Parses header, the single question and an OPT record in the additional section.
@@ -169,8 +188,8 @@ void cdns_msg_begin_error(cdns_msg_t *m, uint8_t *buf, size_t cap, const uint8_t
  * given (names inside must be uncompressed). All-or-nothing: CDNS_ENOSPC and m->truncated set
  * when it does not fit under limit - reserve. Records must be appended in section order
  * (answer, authority, additional). An owner written in full is remembered for compression. */
-int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
-                    uint16_t type, uint16_t rclass, uint32_t ttl_s, const uint8_t *rdata, uint16_t rdlen);
+int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner, uint16_t type,
+                    uint16_t rclass, uint32_t ttl_s, const uint8_t *rdata, uint16_t rdlen);
 /* Marks the current length as a savepoint / rolls back to it (complete RRsets only on TC). */
 typedef struct cdns_msg_mark {
     size_t len;

@@ -14,9 +14,9 @@
 typedef struct cdns_net cdns_net_t;
 
 typedef struct cdns_net_opts {
-    unsigned nworkers;         /* worker threads (>= 1) */
-    unsigned tcp_idle_ms;      /* close idle TCP connections after this (default 10000) */
-    unsigned tcp_max_conns;    /* per worker (default 1024) */
+    unsigned nworkers;      /* worker threads (>= 1) */
+    unsigned tcp_idle_ms;   /* close idle TCP connections after this (default 10000) */
+    unsigned tcp_max_conns; /* per worker (default 1024) */
 } cdns_net_opts_t;
 
 /* Binds every listener of *pipeline_slot on every worker and starts the threads. Binding errors

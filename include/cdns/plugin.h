@@ -29,8 +29,8 @@ typedef enum { CDNS_NEXT = 0, CDNS_DONE, CDNS_ASYNC } cdns_verdict_t;
 
 /* A worker thread as plugins see it. */
 typedef struct cdns_worker {
-    unsigned id;      /* 0 .. nworkers-1 */
-    uv_loop_t *loop;  /* the worker's loop (NULL in unit tests that call serve directly) */
+    unsigned id;     /* 0 .. nworkers-1 */
+    uv_loop_t *loop; /* the worker's loop (NULL in unit tests that call serve directly) */
 } cdns_worker_t;
 
 #define CDNS_REQ_OUT_CAP 65535
@@ -51,13 +51,13 @@ typedef struct cdns_req {
     const uint8_t *zone;
     uint8_t zone_len;
     uint16_t port;
-    const char *server;       /* "dns://:53" as CoreDNS labels metrics */
+    const char *server; /* "dns://:53" as CoreDNS labels metrics */
     /* output */
     cdns_msg_t msg;
-    uint8_t *out;             /* net's buffer, CDNS_REQ_OUT_CAP octets */
-    size_t out_len;           /* final length, 0 = send nothing */
-    const char *answered_by;  /* name of the plugin whose serve() returned DONE */
-    const char *error;        /* set by a plugin that failed (SERVFAIL): logged by the errors plugin */
+    uint8_t *out;            /* net's buffer, CDNS_REQ_OUT_CAP octets */
+    size_t out_len;          /* final length, 0 = send nothing */
+    const char *answered_by; /* name of the plugin whose serve() returned DONE */
+    const char *error;       /* set by a plugin that failed (SERVFAIL): logged by the errors plugin */
     /* private: the chain walk (pipeline) and the transport's completion (net) */
     const cdns_chain_t *chain_;
     int pos_;

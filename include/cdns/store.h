@@ -23,7 +23,7 @@ typedef struct cdns_rrset {
     uint16_t type;
     uint16_t count;
     uint32_t ttl_s;
-    uint32_t rdata_len;               /* octets of rdata including the length prefixes */
+    uint32_t rdata_len; /* octets of rdata including the length prefixes */
     const uint8_t *rdata;
     /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): per record, the node
      * of that name in the same snapshot, or NULL. NULL array when the type names nothing. */
@@ -34,22 +34,22 @@ typedef struct cdns_rrset {
 #define CDNS_NODE_DELEGATION 0x2u /* has NS and is not an apex: answers are referrals */
 
 struct cdns_node {
-    const uint8_t *name;              /* lowercase wire */
-    const cdns_rrset_t *rrsets;       /* sorted by type */
-    uint16_t nrrsets;                 /* 0: an empty non-terminal or an explicitly empty name */
-    uint16_t zone;                    /* index into the snapshot's zones */
-    uint16_t flags;                   /* CDNS_NODE_* */
+    const uint8_t *name;        /* lowercase wire */
+    const cdns_rrset_t *rrsets; /* sorted by type */
+    uint16_t nrrsets;           /* 0: an empty non-terminal or an explicitly empty name */
+    uint16_t zone;              /* index into the snapshot's zones */
+    uint16_t flags;             /* CDNS_NODE_* */
     uint8_t name_len;
     uint8_t labels;
 };
 
 typedef struct cdns_zone {
-    const uint8_t *apex;              /* lowercase wire */
+    const uint8_t *apex; /* lowercase wire */
     uint8_t apex_len;
     uint8_t apex_labels;
     const cdns_node_t *apex_node;
-    const cdns_rrset_t *soa;          /* NULL if the zone has no SOA (then no AUTHORITY on negatives) */
-    uint32_t neg_ttl_s;               /* min(SOA TTL, SOA MINIMUM): TTL of the SOA in negative answers */
+    const cdns_rrset_t *soa; /* NULL if the zone has no SOA (then no AUTHORITY on negatives) */
+    uint32_t neg_ttl_s;      /* min(SOA TTL, SOA MINIMUM): TTL of the SOA in negative answers */
 } cdns_zone_t;
 
 typedef struct cdns_snapshot cdns_snapshot_t;

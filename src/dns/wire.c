@@ -8,7 +8,6 @@
  */
 #include "cdns/dns.h"
 
-
 void cdns_wire_init(cdns_wire_t *w, const uint8_t *base, size_t len)
 {
     w->base = base;

@@ -102,7 +102,8 @@ static int setup_block(const cdns_cf_block_t *blk, const char *dir, const cdns_p
     for (size_t k = 0; k < blk->nkeys; k++) {
         const cdns_cf_key_t *key = &blk->keys[k];
         if (strcmp(key->scheme, "dns") != 0)
-            return cdns_diag_set(diag, key->file, key->line, "scheme %s:// is not supported by this build", key->scheme);
+            return cdns_diag_set(diag, key->file, key->line, "scheme %s:// is not supported by this build",
+                                 key->scheme);
         zones[k] = key->zone;
     }
     ctx->block = blk;
@@ -155,8 +156,8 @@ static int setup_block(const cdns_cf_block_t *blk, const char *dir, const cdns_p
                 continue;
             int rc = e->api->worker_init(e->inst, &wk, &c->ws[w * (unsigned)c->n + (unsigned)i]);
             if (rc != CDNS_OK)
-                return cdns_diag_set(diag, blk->file, blk->line, "plugin/%s: worker set-up failed: %s",
-                                     e->api->name, cdns_strerror(rc));
+                return cdns_diag_set(diag, blk->file, blk->line, "plugin/%s: worker set-up failed: %s", e->api->name,
+                                     cdns_strerror(rc));
         }
     }
     return CDNS_OK;
@@ -181,8 +182,8 @@ static int add_routes(cdns_pipeline_t *p, const cdns_cf_block_t *blk, const cdns
                 return CDNS_ENOMEM;
             for (size_t r = 0; r < l->nroutes; r++)
                 if (l->routes[r].zone_len == zlen && memcmp(l->routes[r].zone, zone, zlen) == 0)
-                    return cdns_diag_set(diag, key->file, key->line,
-                                         "cannot serve dns://%s:%u - it is already defined", key->zone, port);
+                    return cdns_diag_set(diag, key->file, key->line, "cannot serve dns://%s:%u - it is already defined",
+                                         key->zone, port);
             route_t *nr = realloc(l->routes, (l->nroutes + 1) * sizeof(route_t));
             if (nr == NULL)
                 return CDNS_ENOMEM;

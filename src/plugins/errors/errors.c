@@ -22,7 +22,8 @@ static int errors_setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, voi
         if (strcmp(b->name, "consolidate") == 0) {
             uint64_t ms;
             if (b->nargs < 2 || b->nargs > 3)
-                return cdns_diag_set(diag, b->file, b->line, "plugin/errors: consolidate needs DURATION REGEXP [LEVEL]");
+                return cdns_diag_set(diag, b->file, b->line,
+                                     "plugin/errors: consolidate needs DURATION REGEXP [LEVEL]");
             if (cdns_cf_parse_duration_ms(b->args[0].text, &ms) != CDNS_OK)
                 return cdns_diag_set(diag, b->file, b->line, "plugin/errors: invalid duration '%s'", b->args[0].text);
             if (b->nargs == 3 && strcmp(b->args[2].text, "warning") != 0 && strcmp(b->args[2].text, "error") != 0 &&

@@ -44,8 +44,8 @@ static size_t skip_name(const uint8_t *p, size_t len, size_t off)
 }
 
 typedef struct rr_span {
-    size_t owner;  /* offset of the owner */
-    size_t rdata;  /* offset of the rdata */
+    size_t owner; /* offset of the owner */
+    size_t rdata; /* offset of the rdata */
     uint16_t type;
     uint16_t rdlen;
 } rr_span_t;
@@ -79,7 +79,7 @@ static void lb_response(cdns_req_t *req, void *inst, void *ws)
         return;
     uint8_t *buf = m->buf;
     size_t len = m->len, off = CDNS_DNS_HDR_LEN + req->q.question_len;
-    rr_span_t run[64];
+    rr_span_t run[64], head = {0}; /* head: the first record of the current run */
     size_t nrun = 0;
     for (unsigned i = 0; i <= m->count[CDNS_SEC_ANSWER]; i++) {
         rr_span_t cur = {0};
@@ -97,8 +97,8 @@ static void lb_response(cdns_req_t *req, void *inst, void *ws)
             off = cur.rdata + cur.rdlen;
             have = (cur.type == CDNS_T_A && cur.rdlen == 4) || (cur.type == CDNS_T_AAAA && cur.rdlen == 16);
         }
-        bool extends = have && nrun > 0 && nrun < CDNS_ARRAY_LEN(run) && run[0].type == cur.type &&
-                       same_owner(buf, &run[0], &cur);
+        bool extends =
+            have && nrun > 0 && nrun < CDNS_ARRAY_LEN(run) && head.type == cur.type && same_owner(buf, &head, &cur);
         if (extends) {
             run[nrun++] = cur;
             continue;
@@ -106,8 +106,10 @@ static void lb_response(cdns_req_t *req, void *inst, void *ws)
         if (nrun > 1)
             shuffle(buf, run, nrun, s);
         nrun = 0;
-        if (have)
+        if (have) {
+            head = cur;
             run[nrun++] = cur;
+        }
     }
 }
 
@@ -116,7 +118,8 @@ static int lb_setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **
     (void)ctx;
     if (d->nargs > 1 || (d->nargs == 1 && strcmp(d->args[0].text, "round_robin") != 0)) {
         if (d->nargs >= 1 && strcmp(d->args[0].text, "weighted") == 0)
-            return cdns_diag_set(diag, d->file, d->line, "plugin/loadbalance: policy 'weighted' is not supported by this build");
+            return cdns_diag_set(diag, d->file, d->line,
+                                 "plugin/loadbalance: policy 'weighted' is not supported by this build");
         return cdns_diag_set(diag, d->file, d->line, "plugin/loadbalance: unknown policy '%s'", d->args[0].text);
     }
     if (d->has_block)

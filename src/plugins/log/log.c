@@ -76,7 +76,7 @@ static size_t put(char *out, size_t cap, const char *key, size_t klen, const cdn
     else if (IS(">rflags"))
         v = rflags((uint16_t)(req->msg.flags | CDNS_F_QR | (req->msg.truncated ? CDNS_F_TC : 0)), tmp);
     else if (IS(">bufsize"))
-        sprintf(tmp, "%u", q->has_edns ? (q->edns_udp_size < 512 ? 512 : q->edns_udp_size) : 512);
+        sprintf(tmp, "%u", (unsigned)(q->has_edns && q->edns_udp_size > 512 ? q->edns_udp_size : 512));
     else if (IS(">do"))
         v = (q->has_edns && (q->edns_flags & CDNS_EDNS_DO)) ? "true" : "false";
     else if (IS(">id"))

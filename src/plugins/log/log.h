@@ -11,7 +11,7 @@
 #define CDNS_LOG_CLASS_ALL 0x7u
 
 #define CDNS_LOG_COMMON                                                                                                \
-    "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} "    \
+    "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} "     \
     "{duration}"
 
 typedef struct cdns_log_rule {

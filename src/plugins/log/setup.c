@@ -13,7 +13,8 @@ int cdns_log__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **
         if (strcmp(b->name, "class") != 0)
             return cdns_diag_set(diag, b->file, b->line, "plugin/log: unknown property '%s'", b->name);
         if (b->nargs == 0)
-            return cdns_diag_set(diag, b->file, b->line, "plugin/log: class needs at least one of all, denial, error, success");
+            return cdns_diag_set(diag, b->file, b->line,
+                                 "plugin/log: class needs at least one of all, denial, error, success");
         for (size_t j = 0; j < b->nargs; j++) {
             const char *c = b->args[j].text;
             if (strcmp(c, "all") == 0)

@@ -98,8 +98,8 @@ START_TEST(routes_longest_zone_and_refuses_others)
     ck_assert_uint_eq(rcode_of(r), CDNS_RCODE_NOERROR);
     ck_assert_str_eq(r->answered_by, "whoami");
     ck_assert_uint_eq(count(r, 2), 2); /* A + SRV in ADDITIONAL */
-    ck_assert(r->out[2] & 0x04);        /* AA */
-    ck_assert(r->out[2] & 0x01);        /* RD copied */
+    ck_assert(r->out[2] & 0x04);       /* AA */
+    ck_assert(r->out[2] & 0x01);       /* RD copied */
     /* sub.example.org routes to the longer zone, whose chain has only log: SERVFAIL */
     r = serve(pkt, make_query(pkt, "a.sub.example.org", CDNS_T_A, CDNS_C_IN, 0), 0);
     ck_assert_uint_eq(rcode_of(r), CDNS_RCODE_SERVFAIL);
@@ -161,8 +161,7 @@ END_TEST
 START_TEST(bind_makes_listeners)
 {
     cdns_diag_t d;
-    ck_assert_int_eq(build(".:1053 {\n bind 127.0.0.1 ::1\n whoami\n}\nexample.org:1054 {\n whoami\n}\n", &d),
-                     CDNS_OK);
+    ck_assert_int_eq(build(".:1053 {\n bind 127.0.0.1 ::1\n whoami\n}\nexample.org:1054 {\n whoami\n}\n", &d), CDNS_OK);
     size_t n;
     const cdns_listener_t *ls = cdns_pipeline_listeners(pl, &n);
     ck_assert_uint_eq(n, 3);
@@ -186,8 +185,8 @@ START_TEST(log_common_format)
                      "{>rflags} {rsize}",
                      r, line, sizeof(line));
     char want[256];
-    snprintf(want, sizeof(want), "10.1.2.3:40000 - 4660 \"AAAA IN Who.Example.org. udp 33 false 512\" NOERROR qr,aa,rd %zu",
-             r->out_len);
+    snprintf(want, sizeof(want),
+             "10.1.2.3:40000 - 4660 \"AAAA IN Who.Example.org. udp 33 false 512\" NOERROR qr,aa,rd %zu", r->out_len);
     ck_assert_str_eq(line, want);
     teardown();
 }
