@@ -45,7 +45,8 @@ void cdns_series_set(cdns_series_t *s, double value);
 double cdns_series_value(const cdns_series_t *s);
 
 /* A gauge computed at scrape time (process metrics, cache sizes). Called from the scraping
- * thread; must be thread-safe. */
+ * thread; must be thread-safe. Also usable on a counter family whose total lives elsewhere
+ * (process_cpu_seconds_total). */
 typedef double (*cdns_metric_gauge_fn)(void *arg);
 void cdns_metric_gauge_func(cdns_metric_t *m, const char *const *label_values, cdns_metric_gauge_fn fn, void *arg);
 
@@ -61,5 +62,22 @@ extern const size_t cdns_metrics_size_nbuckets;
 
 /* Drops every family (tests only; no series may be in use). */
 void cdns_metrics_reset(void);
+
+/* ------------------------------------------------------------- additions */
+/* Slots per series (the number of workers, at most CDNS_METRICS_MAX_WORKERS). Only before the
+ * first family is registered (later calls are ignored); main calls it with -workers. */
+void cdns_metrics_set_slots(unsigned n);
+/* As cdns_metric_series, but the series is left out of the exposition until its value is
+ * non-zero: for handles resolved ahead of time for every label value that may occur (rcodes,
+ * query types), so the output lists only what happened, as Go's client does. */
+cdns_series_t *cdns_metric_series_hidden(cdns_metric_t *m, const char *const *label_values);
+/* Drops every series of a family (gauges re-set from scratch, e.g. coredns_plugin_enabled on
+ * reload). Only for families whose series no other code holds. */
+void cdns_metric_clear(cdns_metric_t *m);
+/* A sample value as the exposition writes it ("7", "0.00025", "+Inf"). */
+int cdns_metrics_format_value(double v, char *out, size_t len);
+/* Registers process_* (resident and virtual memory, CPU seconds, open and max fds, start time)
+ * read from /proc at scrape time. Idempotent. */
+void cdns_metrics_register_process(void);
 
 #endif
