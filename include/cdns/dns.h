@@ -173,6 +173,7 @@ typedef struct cdns_msg {
      * written with the question's letter case for the zone part, as CoreDNS does. */
     uint16_t zone_off;
     uint8_t zone_len;
+    bool raw; /* the whole message came from an upstream (cdns_msg_set_raw) */
 } cdns_msg_t;
 
 /* Starts a response to q: header (ID, opcode, RD copied, QR set) and the question copied as
@@ -213,6 +214,17 @@ void cdns_msg_set_zone(cdns_msg_t *m, uint16_t zone_off, uint8_t zone_len);
 size_t cdns_msg_rdata_name(const cdns_msg_t *m, const uint8_t *name, bool compress, uint8_t *out);
 /* Writes counts, flags (TC when truncated), rcode and the OPT record; returns the final length. */
 size_t cdns_msg_finish(cdns_msg_t *m);
+
+/* True when reply (a whole message from an upstream) answers a query with this id and q's
+ * question: QR set, opcode QUERY, QDCOUNT 1 and the same name (letter case ignored), type and
+ * class. What forward checks before it accepts a datagram (spoofing resistance). */
+bool cdns_msg_reply_matches(const uint8_t *reply, size_t len, uint16_t id, const cdns_query_t *q);
+/* Raw mode: makes an upstream's reply (which cdns_msg_reply_matches accepted) the response. The
+ * ID and the question's letter case become the client's (q); counts, flags, rcode and OPT are
+ * the reply's. cdns_msg_finish() then leaves it as it is, except that a reply larger than the
+ * client's limit is cut to the whole records that fit (OPT kept) with TC set. CDNS_ENOSPC when
+ * it is larger than the buffer, CDNS_EMALFORMED when it is not a message. */
+int cdns_msg_set_raw(cdns_msg_t *m, const uint8_t *reply, size_t len, const cdns_query_t *q);
 
 /* Text helpers for logs and tests. */
 const char *cdns_rrtype_name(uint16_t type, char buf[16]);

@@ -66,6 +66,7 @@ static void begin(cdns_msg_t *m, uint8_t *buf, size_t cap, size_t limit, uint16_
     m->nnames = 0;
     m->zone_off = 0;
     m->zone_len = 0;
+    m->raw = false;
 
     memset(buf, 0, CDNS_DNS_HDR_LEN);
     put16(buf, id);
@@ -250,9 +251,155 @@ void cdns_msg_set_rcode(cdns_msg_t *m, uint16_t rcode)
     m->rcode = rcode;
 }
 
+/* ---------------------------------------------------------------- raw mode */
+static inline uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Offset just past the (possibly compressed) name at off, or 0 when it runs off the end. */
+static size_t skip_name(const uint8_t *b, size_t len, size_t off)
+{
+    while (off < len) {
+        uint8_t l = b[off];
+        if ((l & 0xc0) == 0xc0)
+            return off + 2 <= len ? off + 2 : 0;
+        if (l & 0xc0)
+            return 0;
+        off += (size_t)l + 1;
+        if (l == 0)
+            return off;
+    }
+    return 0;
+}
+
+/* Offset just past the record at off, or 0 when it is cut short. */
+static size_t skip_rr(const uint8_t *b, size_t len, size_t off, uint16_t *type)
+{
+    off = skip_name(b, len, off);
+    if (off == 0 || off + 10 > len)
+        return 0;
+    *type = get16(b + off);
+    size_t end = off + 10 + get16(b + off + 8);
+    return end <= len ? end : 0;
+}
+
+bool cdns_msg_reply_matches(const uint8_t *r, size_t len, uint16_t id, const cdns_query_t *q)
+{
+    if (len < CDNS_DNS_HDR_LEN || get16(r) != id || !(get16(r + 2) & CDNS_F_QR) ||
+        CDNS_F_OPCODE(get16(r + 2)) != CDNS_OPCODE_QUERY || get16(r + 4) != 1 || !q->has_question)
+        return false;
+    /* The question is written uncompressed by every server we know; a pointer there is refused
+     * rather than followed. */
+    size_t off = CDNS_DNS_HDR_LEN, qoff = 0;
+    for (;;) {
+        if (off >= len || qoff >= q->qname_len)
+            return false;
+        uint8_t l = r[off];
+        if (l != q->qname[qoff] || (l & 0xc0))
+            return false;
+        if (l == 0)
+            break;
+        if (off + 1 + l > len)
+            return false;
+        for (size_t i = 1; i <= l; i++)
+            if (fold(r[off + i]) != fold(q->qname[qoff + i]))
+                return false;
+        off += (size_t)l + 1;
+        qoff += (size_t)l + 1;
+    }
+    off++;
+    return off + 4 <= len && get16(r + off) == q->qtype && get16(r + off + 2) == q->qclass;
+}
+
+int cdns_msg_set_raw(cdns_msg_t *m, const uint8_t *reply, size_t len, const cdns_query_t *q)
+{
+    if (len > m->cap)
+        return CDNS_ENOSPC;
+    if (len < CDNS_DNS_HDR_LEN)
+        return CDNS_EMALFORMED;
+    memcpy(m->buf, reply, len);
+    put16(m->buf, q->id);
+    /* Same length and same letters ignoring case (checked by reply_matches): the client's
+     * octets go back, so a 0x20-randomising resolver sees its own question. */
+    if (q->has_question && get16(reply + 4) == 1 && len >= CDNS_DNS_HDR_LEN + (size_t)q->qname_len)
+        memcpy(m->buf + CDNS_DNS_HDR_LEN, q->qname, q->qname_len);
+    m->len = len;
+    m->raw = true;
+    m->flags = get16(reply + 2);
+    m->rcode = m->flags & 0x000fu;
+    m->count[CDNS_SEC_ANSWER] = get16(reply + 6);
+    m->count[CDNS_SEC_AUTHORITY] = get16(reply + 8);
+    m->count[CDNS_SEC_ADDITIONAL] = get16(reply + 10);
+    m->truncated = (m->flags & CDNS_F_TC) != 0;
+    m->nnames = 0;
+    return CDNS_OK;
+}
+
+/* Cuts a raw message that exceeds the limit to the whole records that fit, keeping the OPT
+ * record (so EDNS survives) and setting TC, as miekg/dns's Msg.Truncate does for CoreDNS. */
+static size_t raw_truncate(cdns_msg_t *m)
+{
+    uint8_t *b = m->buf;
+    size_t len = m->len, off = CDNS_DNS_HDR_LEN;
+    unsigned qd = get16(b + 4), total = (unsigned)get16(b + 6) + get16(b + 8) + get16(b + 10);
+    for (unsigned i = 0; i < qd && off != 0; i++) {
+        off = skip_name(b, len, off);
+        off = off != 0 && off + 4 <= len ? off + 4 : 0;
+    }
+    if (off == 0)
+        off = CDNS_DNS_HDR_LEN, qd = 0;
+    /* Find the OPT record first: it is moved to just after the last record kept. */
+    size_t opt_off = 0, opt_len = 0, pos = off;
+    for (unsigned i = 0; i < total && pos != 0; i++) {
+        uint16_t type = 0;
+        size_t end = skip_rr(b, len, pos, &type);
+        if (end != 0 && type == CDNS_T_OPT && i >= (unsigned)get16(b + 6) + get16(b + 8)) {
+            opt_off = pos;
+            opt_len = end - pos;
+        }
+        pos = end;
+    }
+    uint8_t opt[512];
+    if (opt_len > sizeof(opt))
+        opt_len = 0;
+    if (opt_len)
+        memcpy(opt, b + opt_off, opt_len);
+    size_t budget = m->limit > opt_len ? m->limit - opt_len : 0;
+    unsigned kept[3] = {0, 0, 0};
+    unsigned sec_end[3] = {get16(b + 6), (unsigned)get16(b + 6) + get16(b + 8), total};
+    pos = off;
+    for (unsigned i = 0; i < total; i++) {
+        uint16_t type = 0;
+        size_t end = skip_rr(b, len, pos, &type);
+        if (end == 0 || end > budget || type == CDNS_T_OPT)
+            break;
+        kept[i < sec_end[0] ? 0 : i < sec_end[1] ? 1 : 2]++;
+        pos = end;
+    }
+    if (pos > budget)
+        pos = off;
+    if (opt_len)
+        memcpy(b + pos, opt, opt_len);
+    put16(b + 2, (uint16_t)(get16(b + 2) | CDNS_F_TC));
+    put16(b + 4, (uint16_t)qd);
+    put16(b + 6, (uint16_t)kept[0]);
+    put16(b + 8, (uint16_t)kept[1]);
+    put16(b + 10, (uint16_t)(kept[2] + (opt_len ? 1 : 0)));
+    m->truncated = true;
+    m->len = pos + opt_len;
+    return m->len;
+}
+
 size_t cdns_msg_finish(cdns_msg_t *m)
 {
     uint8_t *b = m->buf;
+    if (m->raw) {
+        /* Only the size can change: everything else is the upstream's answer. */
+        if (m->len > m->limit)
+            return raw_truncate(m);
+        return m->len;
+    }
     uint16_t flags = (uint16_t)((m->flags & ~0x000fu) | (m->rcode & 0x000fu));
     if (m->truncated)
         flags |= CDNS_F_TC;

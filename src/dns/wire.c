@@ -6,6 +6,8 @@
  * response the packet gets (none, FORMERR, NOTIMP, BADVERS or a real answer) and never
  * allocates. Reentrant; any thread.
  */
+#include <string.h>
+
 #include "cdns/dns.h"
 
 void cdns_wire_init(cdns_wire_t *w, const uint8_t *base, size_t len)
@@ -73,19 +75,50 @@ static int read_name(cdns_wire_t *w, uint8_t out[CDNS_DNAME_MAX], size_t *out_le
     return ret;
 }
 
+/* The question name of nearly every query is uncompressed (nothing precedes it to point to):
+ * one walk checks its labels and counts them, one memcpy takes it. Returns false, having
+ * consumed nothing, for anything else (a pointer, a bad label type, truncation, overlength),
+ * which read_name then judges. */
+static bool read_plain_name(cdns_wire_t *w, cdns_query_t *q, size_t *nlen)
+{
+    if (w->err != CDNS_OK)
+        return false;
+    const uint8_t *p = w->base + w->pos;
+    size_t left = w->len - w->pos, o = 0;
+    unsigned labels = 0;
+    for (;;) {
+        if (o >= left)
+            return false;
+        uint8_t l = p[o];
+        if (l == 0)
+            break;
+        if (l > CDNS_LABEL_MAX || o + 1 + l + 1 > CDNS_DNAME_MAX)
+            return false;
+        o += (size_t)l + 1;
+        labels++;
+    }
+    memcpy(q->qname, p, o + 1);
+    w->pos += o + 1;
+    *nlen = o + 1;
+    q->qname_labels = (uint8_t)labels;
+    return true;
+}
+
 /* Reads the question into q; on success sets has_question and the derived fields. */
 static int read_question(cdns_wire_t *w, cdns_query_t *q)
 {
     size_t start = w->pos, nlen;
-    if (read_name(w, q->qname, &nlen) != CDNS_OK)
-        return CDNS_EMALFORMED;
+    if (!read_plain_name(w, q, &nlen)) {
+        if (read_name(w, q->qname, &nlen) != CDNS_OK)
+            return CDNS_EMALFORMED;
+        q->qname_labels = (uint8_t)cdns_dname_labels(q->qname);
+    }
     q->qtype = cdns_wire_u16(w);
     q->qclass = cdns_wire_u16(w);
     if (w->err != CDNS_OK)
         return CDNS_EMALFORMED;
     cdns_dname_copy_lower(q->qname_lower, q->qname);
     q->qname_len = (uint8_t)nlen;
-    q->qname_labels = (uint8_t)cdns_dname_labels(q->qname);
     q->question_len = (uint16_t)(w->pos - start);
     q->has_question = true;
     return CDNS_OK;

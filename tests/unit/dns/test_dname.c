@@ -73,11 +73,71 @@ END_TEST
 
 START_TEST(hash)
 {
-    /* Reference values: 32-bit FNV-1a over the wire octets, computed independently. */
-    ck_assert_uint_eq(cdns_dname_hash(N("\3www\7example\3org"), 17), 1537474079u);
-    ck_assert_uint_eq(cdns_dname_hash(N(""), 1), 84696351u);
-    ck_assert_uint_eq(cdns_dname_hash(N("\3WWW\7Example\3org"), 17), 1537474079u);
-    ck_assert_uint_ne(cdns_dname_hash(N("\3www\7example\3com"), 17), 1537474079u);
+    ck_assert_uint_eq(cdns_dname_hash(N("\3www\7example\3org"), 17), cdns_dname_hash(N("\3www\7example\3org"), 17));
+    ck_assert_uint_ne(cdns_dname_hash(N("\3www\7example\3com"), 17), cdns_dname_hash(N("\3www\7example\3org"), 17));
+    ck_assert_uint_ne(cdns_dname_hash(N(""), 1), cdns_dname_hash(N("\1a"), 3));
+    /* Every length the word loop and both tails see: the hash depends on the octets only (not
+     * on where they sit), and changing any one octet changes both the low byte (the store's tag)
+     * and the high bits (its slot) nearly always. */
+    uint8_t a[80], b[81];
+    unsigned tag_same = 0, slot_same = 0, trials = 0;
+    for (size_t len = 1; len <= sizeof(a); len++) {
+        for (size_t i = 0; i < len; i++) {
+            a[i] = (uint8_t)('a' + (i * 7 + len) % 26);
+            b[i + 1] = a[i];
+        }
+        uint32_t h = cdns_dname_hash(a, len);
+        ck_assert_uint_eq(h, cdns_dname_hash(b + 1, len));
+        for (size_t i = 0; i < len; i++) {
+            uint8_t keep = a[i];
+            a[i] = (uint8_t)(keep ^ 0x01);
+            uint32_t h2 = cdns_dname_hash(a, len);
+            a[i] = keep;
+            ck_assert_uint_ne(h, h2);
+            tag_same += (h & 0xffu) == (h2 & 0xffu);
+            slot_same += (h >> 24) == (h2 >> 24);
+            trials++;
+        }
+    }
+    ck_assert_uint_lt(tag_same * 64, trials); /* ~1/256 expected */
+    ck_assert_uint_lt(slot_same * 64, trials);
+}
+END_TEST
+
+/* The word-at-a-time folding and comparing against the octet-at-a-time definition, at every
+ * length and alignment, on the octets around the letter ranges. */
+START_TEST(fold_words)
+{
+    static const uint8_t edge[] = {'@',  'A',  'M',  'Z',  '[',  '`',  'a',  'z', '{', 0x00,
+                                   0x3f, 0x7f, 0x80, 0xc1, 0xda, 0xe1, 0xff, '-', '_', '0'};
+    uint8_t src[300], dst[300], low[300];
+    for (size_t len = 1; len <= 64; len++) {
+        for (size_t align = 0; align < 8; align++) {
+            uint8_t *s = src + align + 1, *d = dst + align + 1;
+            /* One label of len - 2 octets, or a single root octet. */
+            s[0] = (uint8_t)(len >= 2 ? len - 2 : 0);
+            for (size_t i = 1; i + 1 < len; i++)
+                s[i] = edge[(i * 5 + len + align) % sizeof(edge)];
+            if (len >= 2)
+                s[len - 1] = 0;
+            memset(dst, 0xAA, sizeof(dst));
+            size_t n = cdns_dname_len(s);
+            ck_assert_uint_eq(cdns_dname_copy_lower(d, s), n);
+            for (size_t i = 0; i < n; i++) {
+                uint8_t c = s[i];
+                low[i] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+                ck_assert_uint_eq(d[i], low[i]);
+            }
+            ck_assert_uint_eq(d[n], 0xAA); /* nothing written past the name */
+            ck_assert_uint_eq(d[-1], 0xAA);
+            ck_assert(cdns_dname_is_sub(s, low));
+            ck_assert(cdns_dname_is_sub(low, s));
+            if (n > 2) {
+                low[n - 2] ^= 0x40; /* a different last octet (never a case change) */
+                ck_assert(!cdns_dname_is_sub(s, low));
+            }
+        }
+    }
 }
 END_TEST
 
@@ -459,6 +519,7 @@ static Suite *dname_suite(void)
     tcase_add_test(tc, equal);
     tcase_add_test(tc, is_sub);
     tcase_add_test(tc, hash);
+    tcase_add_test(tc, fold_words);
     tcase_add_test(tc, from_str_basic);
     tcase_add_test(tc, from_str_origin);
     tcase_add_test(tc, from_str_escapes);

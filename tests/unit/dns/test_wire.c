@@ -505,6 +505,51 @@ START_TEST(garbage)
 }
 END_TEST
 
+/* The parser takes uncompressed question names on a fast path of its own; whatever the octets,
+ * it must agree with cdns_dname_unpack() on acceptance, name, length and labels. */
+START_TEST(question_matches_unpack)
+{
+    uint32_t seed = 12345;
+    for (int t = 0; t < 20000; t++) {
+        pkt_t p = {.n = 0};
+        hdr(&p, 1, 0, 1, 0, 0, 0);
+        size_t start = p.n;
+        int nl = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+        for (int i = 0; i < nl && p.n < 300; i++) {
+            uint32_t r = (seed = seed * 1103515245u + 12345u) >> 16;
+            uint8_t l = (uint8_t)(r % 100 < 90 ? r % 40 : (r % 100 < 95 ? 60 + r % 8 : r & 0xff));
+            u8(&p, l);
+            for (uint8_t k = 0; k < l && p.n < 1000; k++)
+                u8(&p, (uint8_t)("aZ-09_"[(r + k) % 6]));
+        }
+        u8(&p, 0);
+        u16(&p, CDNS_T_A);
+        u16(&p, CDNS_C_IN);
+        /* Cut some packets short, anywhere in the name. */
+        uint32_t r = (seed = seed * 1103515245u + 12345u) >> 16;
+        if (r % 4 == 0)
+            p.n = start + r % (p.n - start + 1);
+        cdns_query_t q;
+        cdns_query_status_t st = cdns_query_parse(p.b, p.n, &q);
+        uint8_t ref[CDNS_DNAME_MAX];
+        size_t pos = start, rlen;
+        bool ok = cdns_dname_unpack(p.b, p.n, &pos, ref, &rlen) == CDNS_OK && pos + 4 <= p.n;
+        ck_assert_int_eq(q.has_question, ok);
+        if (ok) {
+            ck_assert_int_eq(st, pos + 4 == p.n ? CDNS_QUERY_OK : CDNS_QUERY_FORMERR);
+            ck_assert_uint_eq(q.qname_len, rlen);
+            ck_assert_mem_eq(q.qname, ref, rlen);
+            ck_assert_int_eq(q.qname_labels, cdns_dname_labels(ref));
+            uint8_t low[CDNS_DNAME_MAX];
+            cdns_dname_copy_lower(low, ref);
+            ck_assert_mem_eq(q.qname_lower, low, rlen);
+        } else {
+            ck_assert_int_eq(st, CDNS_QUERY_FORMERR);
+        }
+    }
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("dns/wire");
@@ -527,6 +572,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, parse_255_octet_qname);
     tcase_add_test(tc, every_truncation);
     tcase_add_test(tc, garbage);
+    tcase_add_test(tc, question_matches_unpack);
     suite_add_tcase(s, tc);
     return s;
 }
