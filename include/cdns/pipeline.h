@@ -50,4 +50,25 @@ cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t 
  * comma separated, in notready. */
 bool cdns_pipeline_ready(const cdns_pipeline_t *p, char *notready, size_t len);
 
+/* Calls fn for every plugin instance, block by block in chain order (block: index of its server
+ * block in the Corefile). Main thread. */
+typedef void (*cdns_pipeline_visit_fn)(size_t block, const cdns_plugin_api_t *api, void *inst, void *arg);
+void cdns_pipeline_each(const cdns_pipeline_t *p, cdns_pipeline_visit_fn fn, void *arg);
+
+/* Sets coredns_plugin_enabled for p's counted blocks (dropping the series of any earlier
+ * pipeline): call once p is the pipeline being served. */
+void cdns_pipeline_report_enabled(const cdns_pipeline_t *p);
+/* True when a and b have the same listeners (address and port), in any order. */
+bool cdns_pipeline_same_listeners(const cdns_pipeline_t *a, const cdns_pipeline_t *b);
+
+/* Reload (main thread). Before starting a new pipeline np built while op serves, adopt moves
+ * into np the running instances of op whose plugins have CDNS_PLUGIN_CARRY_OVER and whose
+ * configuration did not change (np's fresh ones are torn down); cdns_pipeline_start(np) then
+ * skips them. Returns how many were carried over. Once np is published, commit; if np is
+ * abandoned instead, undo (before freeing np) hands them back to op. Both Corefiles must stay
+ * loaded until then. */
+size_t cdns_pipeline_adopt(cdns_pipeline_t *np, cdns_pipeline_t *op);
+void cdns_pipeline_adopt_commit(cdns_pipeline_t *np);
+void cdns_pipeline_adopt_undo(cdns_pipeline_t *np);
+
 #endif

@@ -27,10 +27,27 @@ typedef struct cdns_chain cdns_chain_t;
 
 typedef enum { CDNS_NEXT = 0, CDNS_DONE, CDNS_ASYNC } cdns_verdict_t;
 
-/* A worker thread as plugins see it. */
+/* Per-worker state a plugin creates lazily on the worker thread (from req->worker, whose loop
+ * is the real one) and that outlives any one pipeline: forward's upstream sockets. Net calls
+ * close(data) on the worker thread when the worker stops, before its loop is closed; close must
+ * finish or abort whatever it still holds (parked requests) and close its handles. */
+#define CDNS_WORKER_LOCALS 4
+#define CDNS_WORKER_LOCAL_FORWARD 0
+typedef struct cdns_worker_local {
+    void *data;
+    void (*close)(void *data);
+} cdns_worker_local_t;
+
+/* A worker thread as plugins see it. worker_init() runs on the main thread with a stand-in whose
+ * loop is NULL; state that needs the loop is made on first use from req->worker. */
 typedef struct cdns_worker {
     unsigned id;     /* 0 .. nworkers-1 */
     uv_loop_t *loop; /* the worker's loop (NULL in unit tests that call serve directly) */
+    /* Set by net: makes the calling worker thread RCU-online. A plugin's own handles (forward's
+     * sockets and timers) can fire while the thread is offline; cdns_req_resume() and
+     * cdns_req_subquery() call it before touching the pipeline. NULL where there is no RCU. */
+    void (*rcu_online)(struct cdns_worker *w);
+    cdns_worker_local_t local[CDNS_WORKER_LOCALS];
 } cdns_worker_t;
 
 #define CDNS_REQ_OUT_CAP 65535
@@ -61,6 +78,12 @@ typedef struct cdns_req {
     /* private: the chain walk (pipeline) and the transport's completion (net) */
     const cdns_chain_t *chain_;
     int pos_;
+    const void *listener_;   /* the listener it was routed on (sub-queries route there too) */
+    struct cdns_req *super_; /* a sub-query: the request it serves (cdns_req_subquery) */
+    size_t out_cap_;         /* octets at out; 0 = CDNS_REQ_OUT_CAP */
+    uint8_t depth_;          /* sub-query nesting */
+    bool parked_;            /* counted in its pipeline's in-flight requests */
+    int base_;               /* on_response hooks run down to this entry (0; cache's background requests) */
     void (*respond)(struct cdns_req *req); /* called by cdns_req_resume() when an ASYNC request completes */
     void *net_data;
 } cdns_req_t;
@@ -88,10 +111,19 @@ typedef struct cdns_plugin_api {
     cdns_verdict_t (*serve)(cdns_req_t *req, void *inst, void *wstate);
     void (*on_response)(cdns_req_t *req, void *inst, void *wstate);
     bool (*ready)(const void *inst);
+    /* After every directive of the block is set up (main thread): find sibling instances with
+     * cdns_chain_instance() (autopath finds kubernetes). Errors go to diag as setup's do. */
+    int (*link)(void *inst, const cdns_chain_t *chain, cdns_diag_t *diag);
     unsigned flags; /* CDNS_PLUGIN_* */
 } cdns_plugin_api_t;
 
 #define CDNS_PLUGIN_ONCE 0x1u /* at most once per server block */
+/* On reload, when the directive, its block's keys and its block's bind directives are unchanged,
+ * the new pipeline takes over the running instance as is (its snapshot, watches, pollers)
+ * instead of setting up and starting a fresh one: the kubernetes plugin does not relist. Such an
+ * instance is briefly served by both pipelines and must be safe for that (workers only read
+ * what it publishes with RCU). */
+#define CDNS_PLUGIN_CARRY_OVER 0x2u
 
 /* The registry: every directive CoreDNS knows, in chain order; api NULL for those this build
  * does not support (rejected by name at setup). */
@@ -108,6 +140,27 @@ const cdns_plugin_entry_t *cdns_plugin_find(const char *name);
  * asked for NEXT by setting req->pos_ (see pipeline.c), the on_response hooks, finishes the
  * message and calls req->respond. */
 void cdns_req_resume(cdns_req_t *req, cdns_verdict_t v);
+
+/* From inside serve(): runs the plugins after the calling one on req as it stands (the caller
+ * may have changed req->q and restarted req->msg), then the on_response hooks of those that
+ * ran, back to just after the caller. DONE: a response is in req->msg, not yet finished (pos_
+ * is the caller's again). NEXT: none answered. ASYNC: a later plugin parked req; the caller's
+ * serve() must return ASYNC, and on resume the hooks run from that plugin down, the caller's
+ * own on_response included. As CoreDNS's plugin.NextOrFailure (autopath, cache). */
+cdns_verdict_t cdns_req_next(cdns_req_t *req);
+/* The instance of the directive name in a chain, or NULL (for link()). */
+void *cdns_chain_instance(const cdns_chain_t *chain, const char *name);
+
+/* Serves a sub-query for name (wire, any case) and qtype through the chain of the listener req
+ * came in on, as CoreDNS's plugin/pkg/upstream does for ExternalName targets, and appends the
+ * sub-answer's ANSWER records after what req->msg already holds (the CNAME). Returns DONE when
+ * that is finished, or ASYNC: req is then parked and resumed with DONE once the sub-query is
+ * answered (the caller's serve() must return ASYNC). Nesting is limited (a CNAME loop through
+ * the chain ends with what was written so far). Worker thread only. */
+cdns_verdict_t cdns_req_subquery(cdns_req_t *req, const uint8_t *name, uint16_t qtype);
+/* When req->msg's ANSWER ends with a CNAME whose target has no record after it and qtype is
+ * neither CNAME nor ANY, chases the target with cdns_req_subquery(); otherwise DONE. */
+cdns_verdict_t cdns_req_chase_cname(cdns_req_t *req);
 
 /* -------------------------------------------------------- RCU for plugins */
 /* Snapshots and pipelines are published with one pointer swap and freed after every worker

@@ -33,6 +33,13 @@ void cdns_net__rcu_online(cdns_net_worker_t *w)
     }
 }
 
+/* cdns_worker_t.rcu_online: what a plugin's own handle (forward's sockets) calls before it
+ * walks the chain; the pub member sits inside the worker. */
+static void pub_rcu_online(cdns_worker_t *pw)
+{
+    cdns_net__rcu_online((cdns_net_worker_t *)((char *)pw - offsetof(cdns_net_worker_t, pub)));
+}
+
 void cdns_net__rcu_quiescent(cdns_net_worker_t *w)
 {
     if (w->rcu_online)
@@ -46,12 +53,11 @@ static void prepare_cb(uv_prepare_t *h)
     /* Connections that were waiting for a slot (or whose responses were written) continue
      * here rather than from inside a plugin's callback, so the chain is never re-entered. */
     cdns_net__kick_starved(w);
-    if (uv_backend_timeout(&w->loop) == 0) {
-        /* The loop will not sleep: report a quiescent state and stay online, which is cheaper
-         * than an offline/online pair under load. */
-        rcu_quiescent_state();
-        return;
-    }
+    /* Always offline here, even when the loop looks like it will not sleep: a worker that went
+     * into epoll_wait online (uv_backend_timeout said 0 here, then the poll blocked anyway)
+     * held every cdns_rcu_synchronize() until its next packet, so a reload or snapshot swap
+     * on an idle server hung. An offline/online pair per loop iteration (not per query) is a
+     * few atomic operations. */
     rcu_thread_offline();
     w->rcu_online = false;
 }
@@ -166,6 +172,16 @@ static void close_all(cdns_net_worker_t *w)
         }
     }
     cdns_net__tcp_close_all(w);
+    /* Plugins' per-worker state first, so it can answer what it still holds and close its own
+     * handles with its own callbacks; the walk then closes anything left. */
+    for (size_t i = 0; i < CDNS_WORKER_LOCALS; i++) {
+        cdns_worker_local_t *l = &w->pub.local[i];
+        if (l->close != NULL) {
+            void (*fn)(void *) = l->close;
+            l->close = NULL;
+            fn(l->data);
+        }
+    }
     uv_walk(&w->loop, walk_close, NULL);
 }
 
@@ -392,6 +408,7 @@ int cdns_net_start(const cdns_net_opts_t *opts, cdns_pipeline_t *const *pipeline
         cdns_net_worker_t *w = &n->workers[i];
         w->net = n;
         w->pub.id = i;
+        w->pub.rcu_online = pub_rcu_online;
         w->nsock = n->neps;
         sem_init(&w->started, 0, 0);
         w->udp = calloc(n->neps + 1, sizeof(*w->udp));
