@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c — the cache's sharded table of preallocated slots, read without locks.
+ *
+ * Readers (workers, on every cached query) follow the seqlock protocol: load the slot's
+ * sequence (acquire), copy with relaxed atomic word loads, fence, load it again; an odd or
+ * changed sequence means a writer was there and the read counts as a miss. Writers (workers in
+ * on_response, the main thread in flush) hold the shard's mutex. The copies use relaxed atomic
+ * words rather than memcpy so the race the protocol tolerates is not undefined behaviour.
+ * Eviction is random within a shard, as CoreDNS's plugin/pkg/cache does.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+#define HDR_WORDS (sizeof(cdns_centry_t) / 8)
+#define QNAME_WORDS 32 /* 256 octets reserved for the name */
+#define DATA_OFF ((HDR_WORDS + QNAME_WORDS) * 8)
+
+_Static_assert(sizeof(cdns_centry_t) % 8 == 0, "entry header is whole words");
+
+static cdns_cslot_t *slot_at(const cdns_ctable_t *t, unsigned shard, uint32_t idx)
+{
+    unsigned c = idx < t->nslot[0] ? 0 : 1;
+    uint32_t i = c ? idx - t->nslot[0] : idx;
+    return (cdns_cslot_t *)(void *)(t->mem[c] + ((size_t)shard * t->nslot[c] + i) * t->stride[c]);
+}
+
+static void load_bytes(uint8_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; n >= 8; i++, n -= 8) {
+        uint64_t w = atomic_load_explicit(&src[i], memory_order_relaxed);
+        memcpy(dst + i * 8, &w, 8);
+    }
+    if (n) {
+        uint64_t w = atomic_load_explicit(&src[i], memory_order_relaxed);
+        memcpy(dst + i * 8, &w, n);
+    }
+}
+
+static void store_bytes(_Atomic uint64_t *dst, const uint8_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; n >= 8; i++, n -= 8) {
+        uint64_t w;
+        memcpy(&w, src + i * 8, 8);
+        atomic_store_explicit(&dst[i], w, memory_order_relaxed);
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, src + i * 8, n);
+        atomic_store_explicit(&dst[i], w, memory_order_relaxed);
+    }
+}
+
+uint64_t cdns_cache__key(const uint8_t *lower, size_t len, uint16_t qtype, uint16_t qclass, uint8_t bits)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    uint8_t pre[6] = {(bits & CDNS_CACHE_DO) ? '1' : '0',
+                      (bits & CDNS_CACHE_CD) ? '1' : '0',
+                      (uint8_t)(qtype >> 8),
+                      (uint8_t)qtype,
+                      (uint8_t)(qclass >> 8),
+                      (uint8_t)qclass};
+    for (size_t i = 0; i < sizeof(pre); i++)
+        h = (h ^ pre[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ lower[i]) * 0x100000001b3ULL;
+    return h ? h : 1;
+}
+
+int cdns_cache__table_init(cdns_ctable_t *t, size_t capacity)
+{
+    memset(t, 0, sizeof(*t));
+    uint32_t per = (uint32_t)(capacity / CDNS_CACHE_SHARDS);
+    if (per == 0)
+        per = 1;
+    /* One large slot for every eight small ones: big answers (DNSSEC, long TXT, many
+     * addresses) are the exception, and they cost eight times the memory. */
+    t->nslot[0] = per;
+    t->nslot[1] = per / 8 ? per / 8 : 1;
+    t->stride[0] = sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_SMALL;
+    t->stride[1] = sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_LARGE;
+    uint32_t n = t->nslot[0] + t->nslot[1];
+    /* calloc of this size is mmap'd: pages stay untouched (and unresident) until used. */
+    t->shards = calloc(CDNS_CACHE_SHARDS, sizeof(cdns_cshard_t));
+    t->keymem = calloc((size_t)CDNS_CACHE_SHARDS * n, sizeof(uint64_t));
+    t->mem[0] = calloc((size_t)CDNS_CACHE_SHARDS * t->nslot[0], t->stride[0]);
+    t->mem[1] = calloc((size_t)CDNS_CACHE_SHARDS * t->nslot[1], t->stride[1]);
+    if (!t->shards || !t->keymem || !t->mem[0] || !t->mem[1])
+        goto fail;
+    for (unsigned s = 0; s < CDNS_CACHE_SHARDS; s++) {
+        cdns_cshard_t *sh = &t->shards[s];
+        pthread_mutex_init(&sh->lock, NULL);
+        sh->keys = t->keymem + (size_t)s * n;
+        sh->rng = 0x9E3779B97F4A7C15ULL * (s + 1);
+    }
+    return CDNS_OK;
+fail:
+    cdns_cache__table_deinit(t);
+    return CDNS_ENOMEM;
+}
+
+void cdns_cache__table_deinit(cdns_ctable_t *t)
+{
+    if (t->shards)
+        for (unsigned s = 0; s < CDNS_CACHE_SHARDS; s++)
+            pthread_mutex_destroy(&t->shards[s].lock);
+    free(t->shards);
+    free(t->keymem);
+    free(t->mem[0]);
+    free(t->mem[1]);
+    memset(t, 0, sizeof(*t));
+}
+
+cdns_cslot_t *cdns_cache__get(cdns_ctable_t *t, uint64_t key, const cdns_query_t *q, uint8_t bits, cdns_centry_t *e,
+                              uint8_t *out, size_t outcap)
+{
+    unsigned shard = (unsigned)(key % CDNS_CACHE_SHARDS);
+    const cdns_cshard_t *sh = &t->shards[shard];
+    uint32_t n = t->nslot[0] + t->nslot[1];
+    for (uint32_t i = 0; i < n; i++) {
+        if (atomic_load_explicit(&sh->keys[i], memory_order_relaxed) != key)
+            continue;
+        cdns_cslot_t *s = slot_at(t, shard, i);
+        uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (seq & 1)
+            return NULL;
+        load_bytes((uint8_t *)e, s->words, sizeof(*e));
+        uint8_t name[QNAME_WORDS * 8];
+        bool ok = e->key == key && e->qtype == q->qtype && e->qclass == q->qclass && e->bits == bits &&
+                  e->qname_len == q->qname_len;
+        if (ok) {
+            load_bytes(name, s->words + HDR_WORDS, e->qname_len);
+            ok = memcmp(name, q->qname_lower, e->qname_len) == 0;
+        }
+        if (ok && out != NULL) {
+            ok = e->data_len <= outcap;
+            if (ok)
+                load_bytes(out, s->words + HDR_WORDS + QNAME_WORDS, e->data_len);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) != seq)
+            return NULL;
+        return ok ? s : NULL;
+    }
+    return NULL;
+}
+
+static void slot_write(cdns_cslot_t *s, const cdns_centry_t *e, const uint8_t *qname, const uint8_t *data)
+{
+    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    if (e != NULL) {
+        store_bytes(s->words, (const uint8_t *)e, sizeof(*e));
+        store_bytes(s->words + HDR_WORDS, qname, e->qname_len);
+        store_bytes(s->words + HDR_WORDS + QNAME_WORDS, data, e->data_len);
+    } else {
+        atomic_store_explicit(&s->words[0], 0, memory_order_relaxed); /* key 0: matches nothing */
+    }
+    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+int cdns_cache__put(cdns_ctable_t *t, const cdns_centry_t *e, const uint8_t *qname, const uint8_t *data, bool *evicted)
+{
+    *evicted = false;
+    unsigned c;
+    if (e->data_len <= CDNS_CACHE_SMALL)
+        c = 0;
+    else if (e->data_len <= CDNS_CACHE_LARGE)
+        c = 1;
+    else
+        return CDNS_ERANGE;
+    unsigned shard = (unsigned)(e->key % CDNS_CACHE_SHARDS);
+    cdns_cshard_t *sh = &t->shards[shard];
+    uint32_t lo = c ? t->nslot[0] : 0, hi = c ? t->nslot[0] + t->nslot[1] : t->nslot[0];
+    uint32_t n = t->nslot[0] + t->nslot[1];
+    pthread_mutex_lock(&sh->lock);
+    int64_t at = -1, free_at = -1;
+    bool same = false;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t k = atomic_load_explicit(&sh->keys[i], memory_order_relaxed);
+        if (k == e->key) {
+            if (i >= lo && i < hi) {
+                at = i;
+                same = true;
+            } else {
+                /* The same question in the other size class: retire that copy. */
+                slot_write(slot_at(t, shard, i), NULL, NULL, NULL);
+                atomic_store_explicit(&sh->keys[i], 0, memory_order_relaxed);
+                atomic_fetch_sub_explicit(&sh->count, 1, memory_order_relaxed);
+            }
+        } else if (k == 0 && free_at < 0 && i >= lo && i < hi) {
+            free_at = i;
+        }
+    }
+    if (at < 0 && free_at >= 0) {
+        at = free_at;
+        atomic_fetch_add_explicit(&sh->count, 1, memory_order_relaxed);
+    }
+    if (at < 0) {
+        uint64_t x = sh->rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        sh->rng = x;
+        at = lo + (int64_t)((x * 0x2545F4914F6CDD1DULL) >> 33) % (hi - lo);
+        *evicted = true;
+    }
+    cdns_cslot_t *s = slot_at(t, shard, (uint32_t)at);
+    slot_write(s, e, qname, data);
+    if (!same) {
+        /* A new question starts without popularity; a refresh keeps it (CoreDNS's Reset). */
+        atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->last_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->retry_ms, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&sh->keys[at], e->key, memory_order_release);
+    pthread_mutex_unlock(&sh->lock);
+    return CDNS_OK;
+}
+
+size_t cdns_cache__flush(cdns_ctable_t *t, const uint8_t *zone)
+{
+    size_t dropped = 0;
+    uint32_t n = t->nslot[0] + t->nslot[1];
+    for (unsigned shard = 0; shard < CDNS_CACHE_SHARDS; shard++) {
+        cdns_cshard_t *sh = &t->shards[shard];
+        pthread_mutex_lock(&sh->lock);
+        for (uint32_t i = 0; i < n; i++) {
+            if (atomic_load_explicit(&sh->keys[i], memory_order_relaxed) == 0)
+                continue;
+            cdns_cslot_t *s = slot_at(t, shard, i);
+            cdns_centry_t e;
+            uint8_t name[QNAME_WORDS * 8];
+            /* Under the lock nothing writes the slot, so plain reads are consistent. */
+            load_bytes((uint8_t *)&e, s->words, sizeof(e));
+            load_bytes(name, s->words + HDR_WORDS, e.qname_len);
+            if (e.qname_len == 0 || !cdns_dname_is_sub(name, zone))
+                continue;
+            slot_write(s, NULL, NULL, NULL);
+            atomic_store_explicit(&sh->keys[i], 0, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&sh->count, 1, memory_order_relaxed);
+            dropped++;
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return dropped;
+}
+
+size_t cdns_cache__count(const cdns_ctable_t *t)
+{
+    size_t n = 0;
+    for (unsigned s = 0; t->shards && s < CDNS_CACHE_SHARDS; s++)
+        n += atomic_load_explicit(&t->shards[s].count, memory_order_relaxed);
+    return n;
+}
