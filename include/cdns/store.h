@@ -122,6 +122,11 @@ typedef struct cdns_answer_info {
  * answers with the zone owner compressed against the question, AA set. Does not set the rcode
  * on NOTAUTH. No allocation, no lock. */
 void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info);
+/* The same with options. Names below a closest encloser that has a "*" child are answered
+ * from it (RFC 4592) in both forms. */
+#define CDNS_STORE_AUTH_NS 0x1u /* positive answers carry the zone's apex NS in AUTHORITY (CoreDNS's file) */
+void cdns_store_answer_opts(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                            unsigned opts);
 /* Tells the writer where zone z sits in the question, so names below it inside rdata are
  * written with the client's letter case (CoreDNS's behaviour). */
 void cdns_store_set_zone(cdns_msg_t *m, const cdns_zone_t *z, const cdns_query_t *q);

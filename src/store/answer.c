@@ -187,6 +187,19 @@ static const cdns_node_t *find_cut(const cdns_snapshot_t *s, const uint8_t *name
     return NULL;
 }
 
+/* RFC 4592: the node "*.<ce>" that answers for names below the closest encloser ce, or NULL. */
+static const cdns_node_t *wildcard_of(const cdns_snapshot_t *s, const cdns_node_t *ce)
+{
+    uint8_t w[CDNS_DNAME_MAX];
+    size_t len = (size_t)ce->name_len + 2;
+    if (len > CDNS_DNAME_MAX)
+        return NULL;
+    w[0] = 1;
+    w[1] = '*';
+    memcpy(w + 2, ce->name, ce->name_len);
+    return cdns_store__lookup(s, w, len, cdns_dname_hash(w, len));
+}
+
 static void referral(cdns_msg_t *m, const cdns_node_t *cut, size_t cut_off, cdns_answer_info_t *info)
 {
     /* Not authoritative below a cut: AA stays clear. */
@@ -209,7 +222,7 @@ static void negative(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m,
 /* Follows the CNAME at node n (already known to lack qtype), writing each link and then the
  * data, the negative answer, or the name to chase outside the snapshot. */
 static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
-                  const cdns_node_t *n, const cdns_rrset_t *cname)
+                  const cdns_node_t *n, const cdns_rrset_t *cname, const cdns_rrset_t **extra)
 {
     const cdns_node_t *seen[CNAME_MAX_LINKS + 1];
     int nseen = 0;
@@ -236,7 +249,7 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
             info->cname_target = tname; /* delegated away: not ours to answer */
             return;
         }
-        if (!t) {
+        if (!t && !(t = wildcard_of(s, ce))) {
             negative(tz, q, m, info, true); /* RFC 6604: the rcode speaks of the last name */
             return;
         }
@@ -246,10 +259,12 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
         if (links >= CNAME_MAX_LINKS)
             return;
         seen[nseen++] = t;
+        /* A name synthesized from a wildcard (RFC 4592) keeps the name that was asked for. */
+        const uint8_t *tname_owner = cname->targets[0] ? t->name : tname;
         const cdns_rrset_t *rs = cdns_node_rrset(t, q->qtype);
         if (rs) {
-            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, 0, t->name, rs) == CDNS_OK)
-                put_additional(m, rs);
+            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, 0, tname_owner, rs) == CDNS_OK)
+                *extra = rs;
             return;
         }
         cname = cdns_node_rrset(t, CDNS_T_CNAME);
@@ -258,11 +273,47 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
             return;
         }
         owner_off = 0;
-        owner = t->name;
+        owner = tname_owner;
     }
 }
 
+/* The apex NS RRset of the answering zone in AUTHORITY, as CoreDNS's file plugin adds to
+ * positive answers. Optional data: when it does not fit it is left out without TC. */
+static void put_auth_ns(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m)
+{
+    const cdns_rrset_t *ns = z ? cdns_node_rrset(z->apex_node, CDNS_T_NS) : NULL;
+    if (!ns || m->truncated)
+        return;
+    int off = apex_offset_in_qname(z, q);
+    uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
+    cdns_store_put_rrset(m, CDNS_SEC_AUTHORITY, owner_off, z->apex, ns);
+    m->truncated = false;
+}
+
+static void answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                   const cdns_rrset_t **extra);
+
 void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info)
+{
+    cdns_store_answer_opts(s, q, m, info, 0);
+}
+
+void cdns_store_answer_opts(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                            unsigned opts)
+{
+    const cdns_rrset_t *extra = NULL;
+    answer(s, q, m, info, &extra);
+    /* Sections are written in order: AUTHORITY (when asked for) before the ADDITIONAL data of
+     * the final RRset. The apex NS query carries its NS in ANSWER already. */
+    bool apex_ns = q->qtype == CDNS_T_NS && info->zone && q->qname_len == info->zone->apex_len;
+    if ((opts & CDNS_STORE_AUTH_NS) && info->kind == CDNS_ANSWER_DATA && !apex_ns)
+        put_auth_ns(info->zone, q, m);
+    if (extra)
+        put_additional(m, extra);
+}
+
+static void answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
+                   const cdns_rrset_t **extra)
 {
     info->kind = CDNS_ANSWER_NOTAUTH;
     info->zone = NULL;
@@ -285,8 +336,14 @@ void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg
     }
     m->flags |= CDNS_F_AA;
     if (off != 0) {
-        negative(z, q, m, info, true);
-        return;
+        /* RFC 4592: a name that does not exist is synthesized from the wildcard child of its
+         * closest encloser, when there is one; its records take the question's name. */
+        const cdns_node_t *wc = wildcard_of(s, n);
+        if (!wc) {
+            negative(z, q, m, info, true);
+            return;
+        }
+        n = wc;
     }
 
     if (q->qtype == CDNS_T_ANY) {
@@ -304,12 +361,12 @@ void cdns_store_answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg
     if (rs) {
         info->kind = CDNS_ANSWER_DATA;
         if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs) == CDNS_OK)
-            put_additional(m, rs);
+            *extra = rs;
         return;
     }
     const cdns_rrset_t *cname = cdns_node_rrset(n, CDNS_T_CNAME);
     if (cname) {
-        chase(s, q, m, info, n, cname);
+        chase(s, q, m, info, n, cname, extra);
         return;
     }
     negative(z, q, m, info, false);

@@ -2,10 +2,13 @@
 /* log — one line per query in CoreDNS's Common Log Format, or a custom format.
  *
  * Runs in on_response (after the answer exists), on the worker thread, formatting into a stack
- * buffer and writing it with cdns_log (one write(2)). Per-name and per-class filters are decided
- * before formatting, so filtered queries cost a compare.
+ * buffer and queuing it on the worker's log ring (ring.h): the worker never waits on stderr.
+ * Per-name and per-class filters are decided before formatting, so filtered queries cost a
+ * compare.
  */
 #include "log.h"
+
+#include "ring.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -112,9 +115,15 @@ size_t cdns_log__format(const char *fmt, const cdns_req_t *req, char *out, size_
     return off;
 }
 
+static int log_worker_init(void *inst, cdns_worker_t *w, void **ws)
+{
+    (void)inst;
+    *ws = cdns_logring_attach(w->id);
+    return CDNS_OK;
+}
+
 static void log_response(cdns_req_t *req, void *inst, void *ws)
 {
-    (void)ws;
     const cdns_log_conf_t *c = inst;
     if (req->out == NULL || req->msg.buf == NULL)
         return;
@@ -125,8 +134,8 @@ static void log_response(cdns_req_t *req, void *inst, void *ws)
         if (!(r->classes & classify(req->msg.rcode)))
             return;
         char line[LINE_MAX_LEN];
-        cdns_log__format(r->format, req, line, sizeof(line));
-        cdns_log(CDNS_LOG_INFO, "%s", line);
+        size_t n = cdns_log__format(r->format, req, line, sizeof(line));
+        cdns_logring_put(ws, CDNS_LOG_INFO, NULL, 0, line, n);
         return;
     }
 }
@@ -135,5 +144,6 @@ const cdns_plugin_api_t cdns_plugin_log = {
     .name = "log",
     .setup = cdns_log__setup,
     .teardown = cdns_log__teardown,
+    .worker_init = log_worker_init,
     .on_response = log_response,
 };
