@@ -95,7 +95,7 @@ fuzz:
 # ---------------------------------------------------------------- dependencies
 DEB_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev libldns-dev \
             liburcu-dev libyaml-dev libmicrohttpd-dev check libsubunit-dev \
-            python3-dnspython python3-pytest dnsutils knot-dnsutils iproute2
+            python3-dnspython python3-pytest python3-yaml python3-kubernetes dnsutils knot-dnsutils iproute2 prometheus
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -136,6 +136,10 @@ lint:
 
 format:
 	clang-format -i $$(find src include tests/unit -name '*.[ch]')
+
+# Side by side with Knot DNS, NSD and the echo ceiling (bench/README.md); BENCH_ARGS=-q: quick.
+bench: $(BUILD)/clusterdns
+	CLUSTERDNS=$(abspath $(BUILD)/clusterdns) $(PYTHON) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -13,7 +13,9 @@
 #include "check_main.h"
 #include "store_helpers.h"
 
-static volatile int counting;
+/* Per thread: only the thread that answers is counted, not background threads (log writer,
+ * RCU, HTTP) that may allocate or lock at the same moment. */
+static _Thread_local int counting;
 static volatile unsigned long allocs, frees;
 
 #if defined(__SANITIZE_ADDRESS__)
