@@ -177,6 +177,13 @@ int cdns_k8s_index_upsert(cdns_k8s_index_t *idx, cdns_k8s_object_t *o);
 int cdns_k8s_index_delete(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, const char *name);
 /* Removes everything (a relist). */
 void cdns_k8s_index_clear(cdns_k8s_index_t *idx);
+/* Mark and sweep for relists: upsert_gen stamps the entry with gen; sweep removes every object
+ * of kind (in namespace ns, or any when NULL) whose stamp differs, and returns how many. So a
+ * relist replaces a resource's objects without ever emptying the index. A fresh gen comes from
+ * cdns_k8s_index_next_gen(). */
+int cdns_k8s_index_upsert_gen(cdns_k8s_index_t *idx, cdns_k8s_object_t *o, uint64_t gen);
+size_t cdns_k8s_index_sweep(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, uint64_t gen);
+uint64_t cdns_k8s_index_next_gen(cdns_k8s_index_t *idx);
 size_t cdns_k8s_index_count(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind);
 
 /* What a List load did. */
@@ -268,5 +275,158 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
 /* The endpoint name CoreDNS uses: hostname, else (endpoint_pod_names) the pod name when it is
  * a valid label length, else the dashed address ("10-0-0-1", "fd00--1", "fd00--0" for "fd00::"). */
 const char *cdns_k8s_endpoint_name(const cdns_k8s_epaddr_t *a, bool endpoint_pod_names, char buf[64]);
+
+/* ---------------------------------------------------------- API connection */
+/* How to reach and authenticate to the API server: from the in-cluster service account, a
+ * kubeconfig, or the Corefile's endpoint/tls. Every member is malloc'd and owned by the struct
+ * (cdns_k8s_conn_deinit); *_data members are PEM held in memory (kubeconfig's *-data fields). */
+typedef struct cdns_k8s_conn {
+    char *server; /* "https://10.96.0.1:443", optional path prefix, no trailing '/' */
+    char *ca_file, *cert_file, *key_file;
+    char *ca_data, *cert_data, *key_data;
+    size_t ca_len, cert_len, key_len;
+    char *token;      /* a fixed bearer token */
+    char *token_file; /* re-read whenever it changes (bound tokens rotate) */
+    bool insecure;    /* kubeconfig insecure-skip-tls-verify: no certificate check */
+} cdns_k8s_conn_t;
+
+void cdns_k8s_conn_deinit(cdns_k8s_conn_t *c);
+/* In-cluster configuration: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT with the
+ * token and ca.crt of sa_dir (NULL: /var/run/secrets/kubernetes.io/serviceaccount). */
+int cdns_k8s_conn_incluster(const char *sa_dir, cdns_k8s_conn_t *out, char *err, size_t errlen);
+/* Reads a kubeconfig (libyaml): the cluster and user of context (NULL: current-context).
+ * Relative file paths are taken from the kubeconfig's directory. CDNS_EINVAL with err set when
+ * the file is unreadable or lacks what is needed. */
+int cdns_k8s_kubeconfig_load(const char *path, const char *context, cdns_k8s_conn_t *out, char *err, size_t errlen);
+/* Decodes standard base64 (whitespace ignored) into a malloc'd buffer, NUL-terminated. */
+int cdns_k8s_base64_decode(const char *in, char **out, size_t *outlen);
+
+/* ------------------------------------------------------------------ client */
+/* An HTTP client for the API server: libcurl multi driven by a libuv loop (curl's multi-uv
+ * pattern), so every list and watch shares the caller's thread. Main thread only. */
+typedef struct uv_loop_s uv_loop_t;
+typedef struct cdns_k8s_client cdns_k8s_client_t;
+typedef struct cdns_k8s_http cdns_k8s_http_t;
+
+typedef struct cdns_k8s_http_cbs {
+    /* Body bytes as they arrive, with the response's HTTP status. Return false to abort the
+     * transfer (on_done follows with CDNS_EIO). Must not cancel or start requests. */
+    bool (*on_data)(void *arg, long status, const char *data, size_t len);
+    /* The transfer ended: result CDNS_OK (complete response, any status) or CDNS_EIO
+     * (connection failed or broke; why says how). The request is freed after this returns. */
+    void (*on_done)(void *arg, int result, long status, const char *why);
+} cdns_k8s_http_cbs_t;
+
+/* Copies conn. A conn without a server is CDNS_EINVAL. */
+int cdns_k8s_client_new(uv_loop_t *loop, const cdns_k8s_conn_t *conn, cdns_k8s_client_t **out, char *err,
+                        size_t errlen);
+/* Cancels every request (no callbacks) and closes the loop handles; the memory goes when the
+ * loop runs their close callbacks. */
+void cdns_k8s_client_free(cdns_k8s_client_t *c);
+/* Starts a GET of path (with its query) relative to the server. Credentials (token, client
+ * certificate) are sent over https only, as client-go does. */
+int cdns_k8s_client_get(cdns_k8s_client_t *c, const char *path, const cdns_k8s_http_cbs_t *cbs, void *arg,
+                        cdns_k8s_http_t **out);
+/* Stops a request; its callbacks are not called. Not from inside on_data. */
+void cdns_k8s_http_cancel(cdns_k8s_http_t *h);
+/* Retry-After of the response in seconds (0 when absent). */
+unsigned cdns_k8s_http_retry_after(const cdns_k8s_http_t *h);
+const char *cdns_k8s_client_server(const cdns_k8s_client_t *c);
+
+/* ------------------------------------------------------------------- watch */
+/* Splits a byte stream (chunks of any size) into lines; a line longer than max is an error. */
+typedef struct cdns_k8s_lines {
+    char *buf;
+    size_t len, cap, max;
+} cdns_k8s_lines_t;
+
+void cdns_k8s_lines_init(cdns_k8s_lines_t *l, size_t max);
+void cdns_k8s_lines_deinit(cdns_k8s_lines_t *l);
+void cdns_k8s_lines_reset(cdns_k8s_lines_t *l);
+/* Calls fn for every complete line (without the '\n'; empty lines skipped) until fn returns
+ * false. CDNS_ENOSPC when a line exceeds max, CDNS_ECANCELED when fn stopped. */
+#define CDNS_ECANCELED (-ECANCELED)
+int cdns_k8s_lines_feed(cdns_k8s_lines_t *l, const char *data, size_t len, bool (*fn)(void *arg, char *line, size_t n),
+                        void *arg);
+
+typedef enum {
+    CDNS_K8S_EV_ADDED = 0,
+    CDNS_K8S_EV_MODIFIED,
+    CDNS_K8S_EV_DELETED,
+    CDNS_K8S_EV_BOOKMARK,
+    CDNS_K8S_EV_ERROR,
+} cdns_k8s_ev_type_t;
+
+/* What applying one watch event did. */
+typedef struct cdns_k8s_event {
+    cdns_k8s_ev_type_t type;
+    cdns_k8s_kind_t kind;
+    char rv[64];           /* object's metadata.resourceVersion ("" when absent) */
+    char ns[64], name[64]; /* the object's (truncated; for logs and metrics) */
+    char service[64];      /* endpoints: the owning service */
+    int code;              /* ERROR: the Status code (410 = relist) */
+    uint64_t trigger_ns;   /* endpoints.kubernetes.io/last-change-trigger-time (Unix ns), 0 = none */
+    bool changed;          /* the index changed */
+} cdns_k8s_event_t;
+
+/* Parses one watch line {"type":..., "object":...} and applies it to idx (ADDED/MODIFIED
+ * upsert, DELETED delete); kind is the watched kind (objects without "kind"). Objects failing
+ * to decode are CDNS_EMALFORMED and leave idx unchanged. */
+int cdns_k8s_event_apply(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *line, size_t len,
+                         cdns_k8s_event_t *ev);
+/* Parses one LIST page and upserts its items stamped with gen (see cdns_k8s_index_sweep).
+ * rv and cont receive metadata.resourceVersion and metadata.continue ("" when none). The JSON
+ * tree is freed before returning. */
+int cdns_k8s_list_apply(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *body, size_t len, uint64_t gen,
+                        char *rv, size_t rvlen, char **cont, cdns_k8s_load_stats_t *stats);
+
+/* One reflector: LIST (paginated) into the index, then WATCH from the list's resourceVersion,
+ * resuming after closed streams, relisting after 410, backing off after errors. */
+typedef struct cdns_k8s_watch cdns_k8s_watch_t;
+
+typedef struct cdns_k8s_watch_opts {
+    cdns_k8s_kind_t kind;
+    const char *ns;             /* NULL: all namespaces */
+    const char *label_selector; /* Kubernetes syntax, NULL: none */
+    const char *field_selector;
+    unsigned limit;          /* LIST page size (0: 500) */
+    unsigned timeout_s;      /* WATCH timeoutSeconds (0: 300..600 at random, as client-go) */
+    uint64_t stall_ms;       /* no byte for this long: reconnect (0: 90 s) */
+    uint64_t backoff_min_ms; /* first retry delay (0: 250 ms); doubles up to backoff_max_ms */
+    uint64_t backoff_max_ms; /* 0: 10 s */
+    bool slice_fallback;     /* ENDPOINTSLICE: a 404 switches to core/v1 Endpoints */
+} cdns_k8s_watch_opts_t;
+
+typedef struct cdns_k8s_watch_cbs {
+    /* The index changed: one event (ev set) or a completed (re)list (ev NULL). */
+    void (*changed)(void *arg, cdns_k8s_watch_t *w, const cdns_k8s_event_t *ev);
+    /* A LIST was applied completely (the first one: the resource has synced). */
+    void (*listed)(void *arg, cdns_k8s_watch_t *w);
+    /* The API server answered 403 (true) or the resource is readable again (false). */
+    void (*forbidden)(void *arg, cdns_k8s_watch_t *w, bool forbidden);
+} cdns_k8s_watch_cbs_t;
+
+/* The watch uses (does not own) client and idx; both must outlive it. Strings are copied. */
+int cdns_k8s_watch_new(cdns_k8s_client_t *client, cdns_k8s_index_t *idx, const cdns_k8s_watch_opts_t *opts,
+                       const cdns_k8s_watch_cbs_t *cbs, void *arg, cdns_k8s_watch_t **out);
+void cdns_k8s_watch_start(cdns_k8s_watch_t *w);
+/* Cancels its request and timers; memory goes when the loop runs the close callbacks. */
+void cdns_k8s_watch_free(cdns_k8s_watch_t *w);
+bool cdns_k8s_watch_synced(const cdns_k8s_watch_t *w);
+/* "services", "endpointslices.discovery.k8s.io", ... (what an RBAC rule names). */
+const char *cdns_k8s_watch_resource(const cdns_k8s_watch_t *w);
+cdns_k8s_kind_t cdns_k8s_watch_kind(const cdns_k8s_watch_t *w);
+const char *cdns_k8s_watch_rv(const cdns_k8s_watch_t *w);
+
+/* The selector in Kubernetes' string syntax ("a=b,c in (d,e)") into buf; truncation is an error. */
+int cdns_k8s_selector_format(const cdns_k8s_selector_t *sel, char *buf, size_t len);
+
+/* Defined by the kubernetes plugin (src/plugins/kubernetes), for autopath; main thread only.
+ * inst is a "kubernetes" instance (cdns_chain_instance). Gives its zones (normalized, owned by
+ * the instance), calls fn for every pod it holds (fn may be NULL), and sets *version to a value
+ * that changes whenever the pods may have changed. CDNS_ENOENT (zones and version still set)
+ * unless `pods verified`, which CoreDNS's autopath requires. */
+int cdns_kube_autopath(void *inst, const char *const **zones, size_t *nzones, cdns_k8s_visit_fn fn, void *arg,
+                       const void **version);
 
 #endif

@@ -19,6 +19,7 @@ typedef struct hent {
     char *key;
     uint32_t hash;
     void *val;
+    uint64_t gen; /* the relist that last stored it (cdns_k8s_index_upsert_gen) */
     struct hent *next;
 } hent_t;
 
@@ -69,13 +70,14 @@ static int hmap_grow(hmap_t *m)
 }
 
 /* Inserts key → val; an existing entry's value is replaced and returned in *old. */
-static int hmap_put(hmap_t *m, const char *key, void *val, void **old)
+static int hmap_put(hmap_t *m, const char *key, void *val, uint64_t gen, void **old)
 {
     *old = NULL;
     hent_t *e = hmap_find(m, key);
     if (e) {
         *old = e->val;
         e->val = val;
+        e->gen = gen;
         return CDNS_OK;
     }
     if (m->n + 1 > m->nb && hmap_grow(m) != CDNS_OK)
@@ -87,6 +89,7 @@ static int hmap_put(hmap_t *m, const char *key, void *val, void **old)
     }
     e->hash = hash_str(key);
     e->val = val;
+    e->gen = gen;
     e->next = m->b[e->hash & (m->nb - 1)];
     m->b[e->hash & (m->nb - 1)] = e;
     m->n++;
@@ -141,6 +144,7 @@ typedef struct slice_list {
 struct cdns_k8s_index {
     hmap_t kinds[CDNS_K8S_NAMESPACE + 1]; /* by cdns_k8s_kind_t; [NONE] unused */
     hmap_t slices_by_svc;                 /* "ns/service" → slice_list_t */
+    uint64_t last_gen;                    /* the last relist generation handed out */
 };
 
 static void free_svc(void *p)
@@ -235,7 +239,7 @@ static int slice_link(cdns_k8s_index_t *idx, cdns_k8s_endpoints_t *e)
         void *old;
         if (!(l = calloc(1, sizeof(*l))))
             goto out;
-        if (hmap_put(&idx->slices_by_svc, key, l, &old) != CDNS_OK) {
+        if (hmap_put(&idx->slices_by_svc, key, l, 0, &old) != CDNS_OK) {
             free(l);
             goto out;
         }
@@ -304,6 +308,11 @@ static void obj_ident(const cdns_k8s_object_t *o, const char **ns, const char **
 
 int cdns_k8s_index_upsert(cdns_k8s_index_t *idx, cdns_k8s_object_t *o)
 {
+    return cdns_k8s_index_upsert_gen(idx, o, 0);
+}
+
+int cdns_k8s_index_upsert_gen(cdns_k8s_index_t *idx, cdns_k8s_object_t *o, uint64_t gen)
+{
     if (o->kind == CDNS_K8S_NONE)
         return CDNS_OK;
     const char *ns = NULL, *name = NULL;
@@ -324,7 +333,7 @@ int cdns_k8s_index_upsert(cdns_k8s_index_t *idx, cdns_k8s_object_t *o)
         if (prev)
             slice_unlink(idx, prev->val);
     }
-    if (hmap_put(&idx->kinds[kind], key, o->u.ptr, &old) != CDNS_OK) {
+    if (hmap_put(&idx->kinds[kind], key, o->u.ptr, gen, &old) != CDNS_OK) {
         if (kind == CDNS_K8S_ENDPOINTSLICE) {
             slice_unlink(idx, o->u.eps);
             if (prev)
@@ -365,6 +374,40 @@ int cdns_k8s_index_delete(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const cha
         return CDNS_ENOENT;
     kind_free[kind](v);
     return CDNS_OK;
+}
+
+uint64_t cdns_k8s_index_next_gen(cdns_k8s_index_t *idx)
+{
+    return ++idx->last_gen;
+}
+
+size_t cdns_k8s_index_sweep(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, uint64_t gen)
+{
+    if (kind <= CDNS_K8S_NONE || kind > CDNS_K8S_NAMESPACE)
+        return 0;
+    hmap_t *m = &idx->kinds[kind];
+    size_t nslen = ns ? strlen(ns) : 0, swept = 0;
+    for (size_t i = 0; i < m->nb; i++) {
+        hent_t **pp = &m->b[i];
+        while (*pp) {
+            hent_t *e = *pp;
+            bool in_scope = !ns || (strncmp(e->key, ns, nslen) == 0 && e->key[nslen] == '/');
+            if (!in_scope || e->gen == gen) {
+                pp = &e->next;
+                continue;
+            }
+            /* Unlinking in place keeps the sweep one pass and allocation-free. */
+            *pp = e->next;
+            m->n--;
+            if (kind == CDNS_K8S_ENDPOINTSLICE)
+                slice_unlink(idx, e->val);
+            kind_free[kind](e->val);
+            free(e->key);
+            free(e);
+            swept++;
+        }
+    }
+    return swept;
 }
 
 const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name)

@@ -1,19 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* kubernetes — serves cluster names (CoreDNS's kubernetes plugin) from a cluster snapshot.
  *
- * The main thread loads the objects file (a Kubernetes List), builds a store snapshot with
- * cdns_k8s_build() and publishes it with cdns_rcu_swap(); a uv_fs_poll watches the file and
- * rebuilds on change, keeping the last good snapshot when the new file is unreadable. Workers
- * answer with cdns_k8s_answer() from the snapshot they dereference: no lock, no allocation.
- * All the DNS logic lives in src/k8s/records.c; this file is only the wiring.
+ * Two sources, one publish path. With "objects PATH" the main thread loads a Kubernetes List
+ * file and a uv_fs_poll reloads it on change, keeping the last good snapshot. Otherwise the
+ * main loop runs the API client of src/k8s: one reflector (LIST then WATCH) per resource and
+ * namespace feeding one index; changes arm a debounce timer, and the timer builds a snapshot
+ * with cdns_k8s_build() and publishes it with cdns_rcu_swap() + cdns_rcu_synchronize(), so a
+ * burst of events costs one build. Until every initial LIST is in (or startup_timeout passes)
+ * nothing is published; until then names the snapshot lacks answer SERVFAIL, never NXDOMAIN.
+ * Workers answer with cdns_k8s_answer() from the snapshot they dereference: no lock, no
+ * allocation. All the DNS logic lives in src/k8s/records.c; this file is only the wiring.
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
+#include "cdns/metrics.h"
 #include "kubernetes.h"
+
+#define SA_DIR_ENV "CLUSTERDNS_SERVICEACCOUNT_DIR"
 
 #define POLL_INTERVAL_MS 1000
 
@@ -99,6 +107,7 @@ static int reload(cdns_kube_t *k, char *why, size_t whylen)
     }
     cdns_k8s_index_free(k->idx);
     k->idx = idx;
+    __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE); /* a loaded file is the whole cluster */
     return CDNS_OK;
 fail:
     free(text);
@@ -125,12 +134,345 @@ static void free_handle(uv_handle_t *h)
     free(h);
 }
 
+/* ---------------------------------------------------------------- API mode */
+static bool load_synced(const cdns_kube_t *k)
+{
+    return __atomic_load_n(&k->synced, __ATOMIC_ACQUIRE);
+}
+
+static bool all_listed(const cdns_kube_t *k)
+{
+    for (size_t i = 0; i < k->nwatches; i++)
+        if (!cdns_k8s_watch_synced(k->watches[i]))
+            return false;
+    return true;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Event-to-publish latency, as CoreDNS's dns_programming_duration_seconds: from the endpoints
+ * controller's last-change-trigger-time when the object carries it (cluster_ip,
+ * headless_with_selector), else from when the event arrived (headless_without_selector for
+ * hand-made endpoints of headless services; cluster_ip otherwise). */
+static void observe_samples(cdns_kube_t *k)
+{
+    uint64_t wall = wall_ns(), mono = cdns_clock_mono_ns();
+    for (size_t i = 0; k->m_prog && i < k->nsamples; i++) {
+        const cdns_kube_sample_t *sm = &k->samples[i];
+        const cdns_k8s_service_t *svc = cdns_k8s_index_service(k->idx, sm->ns, sm->service);
+        if (!svc)
+            continue;
+        bool headless = svc->ncluster_ips > 0 && strcmp(svc->cluster_ips[0], "None") == 0;
+        const char *kind = !headless ? "cluster_ip" : sm->wall ? "headless_with_selector" : "headless_without_selector";
+        uint64_t now = sm->wall ? wall : mono;
+        if (now < sm->t_ns)
+            continue; /* clock skew between the control plane and this node */
+        const char *lv[] = {kind};
+        cdns_series_t *ser = cdns_metric_series(k->m_prog, lv);
+        if (ser)
+            cdns_series_observe(ser, 0, (double)(now - sm->t_ns) / 1e9);
+    }
+    k->nsamples = 0;
+}
+
+/* The old snapshot is reclaimed on a libuv threadpool thread: cdns_rcu_synchronize() waits for
+ * every worker to pass a quiescent point, and the watches on the main loop must not wait with
+ * it (a worker busy with a slow request would delay every API event behind it). */
+typedef struct reclaim {
+    uv_work_t req;
+    cdns_snapshot_t *old;
+} reclaim_t;
+
+static void reclaim_work(uv_work_t *r)
+{
+    reclaim_t *x = r->data;
+    cdns_rcu_synchronize();
+    cdns_snapshot_free(x->old);
+}
+
+static void reclaim_done(uv_work_t *r, int status)
+{
+    (void)status;
+    free(r->data);
+}
+
+static void reclaim(cdns_kube_t *k, cdns_snapshot_t *old)
+{
+    reclaim_t *x = old ? malloc(sizeof(*x)) : NULL;
+    if (x) {
+        x->old = old;
+        x->req.data = x;
+        if (uv_queue_work(k->loop, &x->req, reclaim_work, reclaim_done) == 0)
+            return;
+        free(x);
+    }
+    if (old) {
+        cdns_rcu_synchronize();
+        cdns_snapshot_free(old);
+    }
+}
+
+static void publish(cdns_kube_t *k)
+{
+    cdns_snapshot_t *snap = NULL;
+    uint64_t t0 = cdns_clock_mono_ns();
+    int rc = cdns_k8s_build(k->idx, &k->opts, &snap);
+    if (rc != CDNS_OK) {
+        /* The previous snapshot keeps serving; the next change tries again. */
+        cdns_error("plugin/kubernetes: building records: %s; keeping the previous snapshot", cdns_strerror(rc));
+        return;
+    }
+    uint64_t t1 = cdns_clock_mono_ns();
+    reclaim(k, cdns_rcu_swap((void **)&k->snap, snap));
+    k->dirty = false;
+    observe_samples(k);
+    cdns_debug("plugin/kubernetes: published %zu records (%zu services) built in %.1f ms", cdns_snapshot_records(snap),
+               cdns_k8s_index_count(k->idx, CDNS_K8S_SERVICE), (double)(t1 - t0) / 1e6);
+    if (!load_synced(k) && all_listed(k)) {
+        __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE);
+        cdns_info("plugin/kubernetes: synced with %s in %llu ms: %zu services, %zu endpoint objects, %zu pods, %zu "
+                  "namespaces",
+                  cdns_k8s_client_server(k->client), (unsigned long long)((t1 - k->start_ns) / 1000000u),
+                  cdns_k8s_index_count(k->idx, CDNS_K8S_SERVICE),
+                  cdns_k8s_index_count(k->idx, CDNS_K8S_ENDPOINTSLICE) +
+                      cdns_k8s_index_count(k->idx, CDNS_K8S_ENDPOINTS),
+                  cdns_k8s_index_count(k->idx, CDNS_K8S_POD), cdns_k8s_index_count(k->idx, CDNS_K8S_NAMESPACE));
+    }
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    cdns_kube_t *k = t->data;
+    if (k->dirty)
+        publish(k);
+}
+
+static void on_changed(void *arg, cdns_k8s_watch_t *w, const cdns_k8s_event_t *ev)
+{
+    (void)w;
+    cdns_kube_t *k = arg;
+    k->dirty = true;
+    if (ev && (ev->kind == CDNS_K8S_ENDPOINTSLICE || ev->kind == CDNS_K8S_ENDPOINTS) && ev->service[0] &&
+        k->nsamples < CDNS_KUBE_MAX_SAMPLES) {
+        cdns_kube_sample_t *sm = &k->samples[k->nsamples++];
+        sm->wall = ev->trigger_ns != 0;
+        sm->t_ns = sm->wall ? ev->trigger_ns : cdns_clock_mono_ns();
+        snprintf(sm->ns, sizeof(sm->ns), "%s", ev->ns);
+        snprintf(sm->service, sizeof(sm->service), "%s", ev->service);
+    }
+    /* The first event of a burst arms the timer; the rest ride along in the same build. */
+    if (k->publishing && !uv_is_active((uv_handle_t *)k->debounce))
+        uv_timer_start(k->debounce, on_debounce, k->debounce_ms, 0);
+}
+
+static void on_listed(void *arg, cdns_k8s_watch_t *w)
+{
+    (void)w;
+    cdns_kube_t *k = arg;
+    if (k->publishing || !all_listed(k))
+        return;
+    /* Every initial LIST is in: publish now rather than after the debounce, so ready flips
+     * as early as it can. */
+    k->publishing = true;
+    uv_timer_stop(k->startup);
+    uv_timer_stop(k->debounce);
+    publish(k);
+}
+
+static void on_forbidden(void *arg, cdns_k8s_watch_t *w, bool forbidden)
+{
+    cdns_kube_t *k = arg;
+    if (!k->m_forbidden)
+        return;
+    const char *lv[] = {cdns_k8s_watch_resource(w)};
+    cdns_series_t *s = cdns_metric_series(k->m_forbidden, lv);
+    if (s)
+        cdns_series_set(s, forbidden ? 1 : 0);
+}
+
+static void on_startup_timeout(uv_timer_t *t)
+{
+    cdns_kube_t *k = t->data;
+    if (k->publishing)
+        return;
+    char waiting[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < k->nwatches; i++) {
+        if (cdns_k8s_watch_synced(k->watches[i]) || off >= sizeof(waiting))
+            continue;
+        int n = snprintf(waiting + off, sizeof(waiting) - off, "%s%s", off ? ", " : "",
+                         cdns_k8s_watch_resource(k->watches[i]));
+        off += n > 0 ? (size_t)n : 0;
+    }
+    /* CoreDNS's behaviour: start serving what there is; names not found stay SERVFAIL and
+     * /ready stays false until the lists complete. */
+    cdns_warn("plugin/kubernetes: starting server with unsynced Kubernetes API after %llu ms (still waiting for: %s)",
+              (unsigned long long)k->startup_timeout_ms, waiting);
+    k->publishing = true;
+    publish(k);
+}
+
+static void register_metrics(cdns_kube_t *k)
+{
+    static const char *const kind_label[] = {"service_kind"};
+    static const char *const res_label[] = {"resource"};
+    double buckets[20];
+    for (size_t i = 0; i < 20; i++)
+        buckets[i] = 0.001 * (double)(1u << i); /* 1 ms .. ~9 min, CoreDNS's ExponentialBuckets(0.001, 2, 20) */
+    k->m_prog = cdns_metric_register("coredns_kubernetes_dns_programming_duration_seconds",
+                                     "Histogram of the time (in seconds) it took to program a dns instance.",
+                                     CDNS_METRIC_HISTOGRAM, kind_label, 1, buckets, 20);
+    k->m_forbidden = cdns_metric_register("clusterdns_kubernetes_api_forbidden",
+                                          "1 while the API server answers 403 Forbidden to listing or watching the "
+                                          "resource (a missing RBAC rule), else 0.",
+                                          CDNS_METRIC_GAUGE, res_label, 1, NULL, 0);
+}
+
+/* Where the API server is: kubeconfig, else endpoint (+ tls), else in-cluster (CoreDNS's order). */
+static int api_conn(const cdns_kube_t *k, cdns_k8s_conn_t *conn, char *err, size_t errlen)
+{
+    memset(conn, 0, sizeof(*conn));
+    if (k->kubeconfig)
+        return cdns_k8s_kubeconfig_load(k->kubeconfig, k->kube_context, conn, err, errlen);
+    if (!k->endpoint)
+        return cdns_k8s_conn_incluster(getenv(SA_DIR_ENV), conn, err, errlen);
+    if (!(conn->server = strdup(k->endpoint)))
+        return CDNS_ENOMEM;
+    size_t n = strlen(conn->server);
+    while (n > 0 && conn->server[n - 1] == '/')
+        conn->server[--n] = '\0';
+    if (k->tls_cert && (!(conn->cert_file = strdup(k->tls_cert)) || !(conn->key_file = strdup(k->tls_key)) ||
+                        !(conn->ca_file = strdup(k->tls_ca)))) {
+        cdns_k8s_conn_deinit(conn);
+        return CDNS_ENOMEM;
+    }
+    return CDNS_OK;
+}
+
+static int add_watch(cdns_kube_t *k, cdns_k8s_kind_t kind, const char *ns, const char *lsel, const char *fsel)
+{
+    cdns_k8s_watch_opts_t o = {
+        .kind = kind,
+        .ns = ns,
+        .label_selector = lsel,
+        .field_selector = fsel,
+        .limit = k->page_size,
+        .stall_ms = k->stall_ms,
+        .backoff_min_ms = 250,
+        .backoff_max_ms = 5000,
+        .slice_fallback = true,
+    };
+    static const cdns_k8s_watch_cbs_t cbs = {on_changed, on_listed, on_forbidden};
+    cdns_k8s_watch_t *w;
+    int rc = cdns_k8s_watch_new(k->client, k->idx, &o, &cbs, k, &w);
+    if (rc != CDNS_OK)
+        return rc;
+    k->watches[k->nwatches++] = w;
+    on_forbidden(k, w, false); /* the gauge exists (0) from the start */
+    return CDNS_OK;
+}
+
+/* Services and EndpointSlices (unless noendpoints) per exposed namespace; Pods when a mode
+ * needs them; Namespaces always (CoreDNS does too: a namespace is exposed only while its
+ * object exists), filtered by namespace_labels on the server. */
+static int api_watches(cdns_kube_t *k)
+{
+    char lsel[1024] = "", nsel[1024] = "";
+    if (k->has_labels && cdns_k8s_selector_format(&k->labels, lsel, sizeof(lsel)) != CDNS_OK)
+        return CDNS_EINVAL;
+    if (k->has_namespace_labels && cdns_k8s_selector_format(&k->namespace_labels, nsel, sizeof(nsel)) != CDNS_OK)
+        return CDNS_EINVAL;
+    bool pods = k->opts.pods == CDNS_K8S_PODS_VERIFIED || k->opts.endpoint_pod_names;
+    size_t nscopes = k->nnamespaces ? k->nnamespaces : 1;
+    k->watches = calloc(nscopes * 3 + 1, sizeof(*k->watches));
+    if (!k->watches)
+        return CDNS_ENOMEM;
+    int rc = CDNS_OK;
+    for (size_t i = 0; rc == CDNS_OK && i < nscopes; i++) {
+        const char *ns = k->nnamespaces ? k->namespaces[i] : NULL;
+        rc = add_watch(k, CDNS_K8S_SERVICE, ns, lsel[0] ? lsel : NULL, NULL);
+        if (rc == CDNS_OK && !k->opts.noendpoints)
+            rc = add_watch(k, CDNS_K8S_ENDPOINTSLICE, ns, lsel[0] ? lsel : NULL, NULL);
+        if (rc == CDNS_OK && pods)
+            rc = add_watch(k, CDNS_K8S_POD, ns, lsel[0] ? lsel : NULL,
+                           "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown");
+    }
+    if (rc == CDNS_OK)
+        rc = add_watch(k, CDNS_K8S_NAMESPACE, NULL, nsel[0] ? nsel : NULL, NULL);
+    return rc;
+}
+
+static void api_stop(cdns_kube_t *k)
+{
+    for (size_t i = 0; i < k->nwatches; i++)
+        cdns_k8s_watch_free(k->watches[i]);
+    free(k->watches);
+    k->watches = NULL;
+    k->nwatches = 0;
+    cdns_k8s_client_free(k->client);
+    k->client = NULL;
+    if (k->debounce) {
+        uv_timer_stop(k->debounce);
+        uv_close((uv_handle_t *)k->debounce, free_handle);
+        k->debounce = NULL;
+    }
+    if (k->startup) {
+        uv_timer_stop(k->startup);
+        uv_close((uv_handle_t *)k->startup, free_handle);
+        k->startup = NULL;
+    }
+}
+
+static int api_start(cdns_kube_t *k, uv_loop_t *loop)
+{
+    char err[512];
+    cdns_k8s_conn_t conn;
+    int rc = api_conn(k, &conn, err, sizeof(err));
+    if (rc != CDNS_OK) {
+        cdns_error("plugin/kubernetes: %s", rc == CDNS_ENOMEM ? "out of memory" : err);
+        return rc;
+    }
+    register_metrics(k);
+    k->loop = loop;
+    k->start_ns = cdns_clock_mono_ns();
+    rc = CDNS_ENOMEM;
+    if (!(k->idx = cdns_k8s_index_new()) || !(k->debounce = calloc(1, sizeof(uv_timer_t))) ||
+        !(k->startup = calloc(1, sizeof(uv_timer_t))))
+        goto fail;
+    uv_timer_init(loop, k->debounce);
+    uv_timer_init(loop, k->startup);
+    k->debounce->data = k->startup->data = k;
+    if ((rc = cdns_k8s_client_new(loop, &conn, &k->client, err, sizeof(err))) != CDNS_OK) {
+        cdns_error("plugin/kubernetes: %s", err);
+        goto fail;
+    }
+    if ((rc = api_watches(k)) != CDNS_OK)
+        goto fail;
+    cdns_info("plugin/kubernetes: watching %s (%zu resources)", conn.server, k->nwatches);
+    cdns_k8s_conn_deinit(&conn);
+    for (size_t i = 0; i < k->nwatches; i++)
+        cdns_k8s_watch_start(k->watches[i]);
+    uv_timer_start(k->startup, on_startup_timeout, k->startup_timeout_ms, 0);
+    return CDNS_OK;
+fail:
+    cdns_k8s_conn_deinit(&conn);
+    api_stop(k);
+    return rc;
+}
+
 static int kube_start(void *inst, uv_loop_t *loop)
 {
     cdns_kube_t *k = inst;
     char why[512];
     if (!k->bound && interface_ips(k) != CDNS_OK)
         return CDNS_ENOMEM;
+    if (!k->objects)
+        return api_start(k, loop);
     int rc = reload(k, why, sizeof(why));
     if (rc != CDNS_OK) {
         cdns_error("plugin/kubernetes: %s", why);
@@ -155,6 +497,7 @@ static int kube_start(void *inst, uv_loop_t *loop)
 static void kube_stop(void *inst)
 {
     cdns_kube_t *k = inst;
+    api_stop(k);
     if (!k->poll)
         return;
     uv_fs_poll_stop(k->poll);
@@ -200,13 +543,23 @@ static cdns_verdict_t kube_serve(cdns_req_t *req, void *inst, void *ws)
         m->truncated = tc;
         return CDNS_NEXT;
     }
+    /* A name we may simply not have synced yet: SERVFAIL (with the SOA, as CoreDNS's
+     * BackendError writes it), which resolvers do not cache as a negative answer. */
+    if (r == CDNS_K8S_NXDOMAIN && !load_synced(k))
+        cdns_msg_set_rcode(m, CDNS_RCODE_SERVFAIL);
     req->answered_by = "kubernetes";
+    /* An ExternalName's CNAME to a name outside the snapshot: its records come through the chain
+     * (forward, cache), as CoreDNS's plugin/pkg/upstream does. May park the request (ASYNC). */
+    if (r == CDNS_K8S_ANSWERED)
+        return cdns_req_chase_cname(req);
     return CDNS_DONE;
 }
 
 static bool kube_ready(const void *inst)
 {
     const cdns_kube_t *k = inst;
+    if (!k->objects)
+        return load_synced(k);
     return cdns_rcu_deref((void *const *)&k->snap) != NULL;
 }
 
@@ -218,5 +571,23 @@ const cdns_plugin_api_t cdns_plugin_kubernetes = {
     .stop = kube_stop,
     .serve = kube_serve,
     .ready = kube_ready,
-    .flags = CDNS_PLUGIN_ONCE,
+    /* An unchanged stanza keeps its instance across a Corefile reload: no relist. */
+    .flags = CDNS_PLUGIN_ONCE | CDNS_PLUGIN_CARRY_OVER,
 };
+
+/* For autopath (main thread): the index is main-thread only, so pods are read here and autopath
+ * publishes its own client-IP table to its workers. The snapshot pointer serves as the version:
+ * it changes whenever a new index has been built into records. */
+int cdns_kube_autopath(void *inst, const char *const **zones, size_t *nzones, cdns_k8s_visit_fn fn, void *arg,
+                       const void **version)
+{
+    cdns_kube_t *k = inst;
+    *zones = (const char *const *)k->zones;
+    *nzones = k->nzones;
+    *version = cdns_rcu_deref((void *const *)&k->snap);
+    if (k->opts.pods != CDNS_K8S_PODS_VERIFIED)
+        return CDNS_ENOENT;
+    if (k->idx != NULL && fn != NULL)
+        cdns_k8s_index_each(k->idx, CDNS_K8S_POD, fn, arg);
+    return CDNS_OK;
+}

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* setup.c — parses "kubernetes [ZONES...] { ... }" as CoreDNS does, plus "objects PATH".
+/* setup.c — parses "kubernetes [ZONES...] { ... }" as CoreDNS does, plus our own options
+ * (objects PATH, watch_stall_timeout, debounce, list_page_size).
  *
- * Every option CoreDNS documents is accepted with CoreDNS's argument rules; API server access
- * (endpoint, tls, kubeconfig, apiserver_*) is parsed and validated but this build serves only
- * from an objects file, so a stanza without "objects" is a startup error. Main thread; the
- * instance is owned by the pipeline and freed with cdns_kube__teardown().
+ * Every option CoreDNS documents is accepted with CoreDNS's argument rules. Without "objects"
+ * the plugin watches the API server (endpoint/tls, kubeconfig, or in-cluster). A kubeconfig is
+ * read here too (as CoreDNS does, so -check reports a bad one); TLS files and the in-cluster
+ * service account only when the server starts. Main thread; the instance is owned by the
+ * pipeline and freed with cdns_kube__teardown().
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -279,6 +281,29 @@ static int parse_option(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *b, cdn
     }
     if (strcmp(name, "apiserver_burst") == 0 || strcmp(name, "apiserver_max_inflight") == 0)
         return parse_int(b, INT32_MAX, &v, diag);
+    if (strcmp(name, "watch_stall_timeout") == 0 || strcmp(name, "debounce") == 0) {
+        uint64_t ms;
+        if (nargs != 1)
+            return cdns_diag_set(diag, b->file, b->line, PFX "%s takes exactly one duration", name);
+        if (cdns_cf_parse_duration_ms(args[0].text, &ms) != CDNS_OK)
+            return cdns_diag_set(diag, b->file, b->line, PFX "invalid %s '%s'", name, args[0].text);
+        if (name[0] == 'w') {
+            if (ms < 100)
+                return cdns_diag_set(diag, b->file, b->line, PFX "watch_stall_timeout must be at least 100ms");
+            k->stall_ms = ms;
+        } else {
+            if (ms > 60000)
+                return cdns_diag_set(diag, b->file, b->line, PFX "debounce must be at most 1m");
+            k->debounce_ms = ms;
+        }
+        return CDNS_OK;
+    }
+    if (strcmp(name, "list_page_size") == 0) {
+        if (nargs != 1 || cdns_cf_parse_uint(args[0].text, 1, 100000, &v) != CDNS_OK)
+            return cdns_diag_set(diag, b->file, b->line, PFX "list_page_size takes one integer in [1, 100000]");
+        k->page_size = (unsigned)v;
+        return CDNS_OK;
+    }
     if (strcmp(name, "objects") == 0) {
         if (nargs != 1)
             return cdns_diag_set(diag, b->file, b->line, PFX "objects takes exactly one path");
@@ -336,6 +361,9 @@ int cdns_kube__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void *
         return CDNS_ENOMEM;
     k->opts.ttl_s = CDNS_K8S_DEFAULT_TTL;
     k->startup_timeout_ms = 5000;
+    k->stall_ms = 90000;
+    k->debounce_ms = 100;
+    k->page_size = 500;
     int rc = parse_zones(ctx, d, k, diag);
     for (size_t i = 0; rc == CDNS_OK && i < d->nblock; i++)
         rc = parse_option(ctx, &d->block[i], k, diag);
@@ -345,10 +373,17 @@ int cdns_kube__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void *
         rc = cdns_diag_set(diag, d->file, d->line, PFX "namespaces and namespace_labels cannot both be set");
         goto fail;
     }
-    if (!k->objects) {
-        rc = cdns_diag_set(diag, d->file, d->line,
-                           PFX "API server access is not supported by this build yet; use objects PATH");
-        goto fail;
+    if (k->kubeconfig && !k->objects) {
+        /* As CoreDNS, which builds its client at set-up: -check catches a kubeconfig that is
+         * missing or lacks the context. It is read again at start (it may have changed). */
+        cdns_k8s_conn_t conn;
+        char err[512];
+        rc = cdns_k8s_kubeconfig_load(k->kubeconfig, k->kube_context, &conn, err, sizeof(err));
+        if (rc == CDNS_EINVAL)
+            rc = cdns_diag_set(diag, d->file, d->line, PFX "%s", err);
+        if (rc != CDNS_OK)
+            goto fail;
+        cdns_k8s_conn_deinit(&conn);
     }
     if ((rc = copy_bind(ctx, k)) != CDNS_OK)
         goto fail;
