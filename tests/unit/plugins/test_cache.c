@@ -20,7 +20,7 @@
 /* ------------------------------------------------------ allocation counting */
 /* Per thread: only the thread that answers is counted, not background threads (log writer,
  * RCU, HTTP) that may allocate or lock at the same moment. */
-static _Thread_local int counting;
+static _Thread_local volatile int counting;
 static volatile unsigned long allocs, locks;
 
 #if defined(__SANITIZE_ADDRESS__)
