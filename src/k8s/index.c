@@ -591,6 +591,13 @@ int cdns_k8s_index_service_endpoints(const cdns_k8s_index_t *idx, const char *ns
 }
 
 /* --------------------------------------------------------------- List load */
+/* A List is loaded without ever holding its whole tree: a cluster's List is tens of megabytes
+ * of JSON and cJSON spends about seven bytes of heap per byte of it, which glibc then keeps.
+ * A small scanner walks the top-level object and the "items" array; cJSON parses one item at a
+ * time, the item is decoded into its slim struct and its tree freed at once. Every value is
+ * still checked by cJSON itself, so the same documents are accepted as when the whole text was
+ * one cJSON_ParseWithLength (including whatever follows the root object, which cJSON ignores). */
+
 /* Typed lists name their items' kind only in the list's kind ("ServiceList"). */
 static cdns_k8s_kind_t list_item_kind(const char *list_kind)
 {
@@ -607,10 +614,296 @@ static cdns_k8s_kind_t list_item_kind(const char *list_kind)
     return cdns_k8s_kind_from_name(buf);
 }
 
-static int load_one(cdns_k8s_index_t *idx, const cJSON *item, cdns_k8s_kind_t hint, cdns_k8s_load_stats_t *st)
+typedef struct scan {
+    const char *base; /* start of the document, for error offsets */
+    const char *p;
+    const char *end;
+    const char *err;     /* why the document was rejected; NULL while it is fine */
+    const char *err_pos; /* where */
+} scan_t;
+
+static int scan_fail(scan_t *s, const char *at, const char *why)
+{
+    if (!s->err) {
+        s->err = why;
+        s->err_pos = at;
+    }
+    return CDNS_EMALFORMED;
+}
+
+/* cJSON's whitespace: every byte up to and including the space. */
+static void scan_ws(scan_t *s)
+{
+    while (s->p < s->end && (unsigned char)*s->p <= 32)
+        s->p++;
+}
+
+/* Skips a string whose opening quote is at s->p; leaves s->p after the closing quote. Sets
+ * *escaped when the string holds a backslash, so callers know its bytes are not its value. */
+static int scan_string(scan_t *s, bool *escaped)
+{
+    const char *start = s->p;
+    bool esc = false;
+    s->p++;
+    for (;;) {
+        while (s->p < s->end && *s->p != '"' && *s->p != '\\')
+            s->p++;
+        if (s->p >= s->end)
+            return scan_fail(s, start, "unterminated string");
+        if (*s->p == '"')
+            break;
+        /* A backslash escapes exactly the next byte for the purpose of finding the end; cJSON
+         * judges the escape itself when the value is parsed. */
+        esc = true;
+        if (s->end - s->p < 2)
+            return scan_fail(s, start, "unterminated string");
+        s->p += 2;
+    }
+    s->p++;
+    if (escaped)
+        *escaped = esc;
+    return CDNS_OK;
+}
+
+/* Finds the end of the value at s->p without building it, iteratively so hostile nesting cannot
+ * exhaust the stack. depth is how many containers already enclose the value: the whole document
+ * is held to cJSON's nesting limit, as it was when cJSON parsed it in one piece, even though
+ * each piece is later parsed on its own. A bit per level remembers which bracket closes it. */
+static int scan_value(scan_t *s, unsigned depth)
+{
+    uint64_t closer[(CJSON_NESTING_LIMIT + 63) / 64] = {0}; /* bit set: the level is an array */
+    unsigned d = 0;
+    do {
+        scan_ws(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated document");
+        char c = *s->p;
+        if (c == '"') {
+            if (scan_string(s, NULL) != CDNS_OK)
+                return CDNS_EMALFORMED;
+        } else if (c == '{' || c == '[') {
+            if (depth + d >= CJSON_NESTING_LIMIT)
+                return scan_fail(s, s->p, "nested too deeply");
+            if (c == '[')
+                closer[d / 64] |= (uint64_t)1 << (d % 64);
+            else
+                closer[d / 64] &= ~((uint64_t)1 << (d % 64));
+            d++;
+            s->p++;
+        } else if (c == '}' || c == ']') {
+            if (d == 0)
+                return scan_fail(s, s->p, "unexpected closing bracket");
+            bool is_array = (closer[(d - 1) / 64] >> ((d - 1) % 64)) & 1;
+            if (is_array != (c == ']'))
+                return scan_fail(s, s->p, "mismatched bracket");
+            d--;
+            s->p++;
+        } else if (c == ',' || c == ':') {
+            if (d == 0)
+                return scan_fail(s, s->p, "expected a value");
+            s->p++; /* the grammar between them is cJSON's to check */
+        } else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
+            /* A number or literal runs to the next delimiter; cJSON checks its spelling. */
+            while (s->p < s->end && (unsigned char)*s->p > 32 && *s->p != ',' && *s->p != ':' && *s->p != ']' &&
+                   *s->p != '}' && *s->p != '[' && *s->p != '{' && *s->p != '"')
+                s->p++;
+        } else {
+            return scan_fail(s, s->p, "unexpected character");
+        }
+    } while (d > 0);
+    return CDNS_OK;
+}
+
+/* Parses exactly [from, to) as one JSON value; NULL (and the reason noted) when cJSON rejects
+ * it or stops short of to. */
+static cJSON *scan_parse(scan_t *s, const char *from, const char *to)
+{
+    const char *stop = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(from, (size_t)(to - from), &stop, false);
+    if (j && stop == to)
+        return j;
+    /* A value that parses but stops short was followed by something cJSON would have refused
+     * in place (as "truex"); otherwise cJSON says where it gave up. */
+    const char *at = j ? stop : cJSON_GetErrorPtr();
+    cJSON_Delete(j);
+    scan_fail(s, at && at >= from && at <= to ? at : from, "invalid JSON value");
+    return NULL;
+}
+
+/* What the top level of a List says: where its first "items" array is and its first "kind". */
+typedef struct list_doc {
+    const char *items; /* '[' of the first "items" member when that member is an array, else NULL */
+    const char *items_end;
+    bool has_items;       /* a member named "items" exists (of any type) */
+    cdns_k8s_kind_t hint; /* from the first "kind" member */
+    bool has_kind;
+} list_doc_t;
+
+/* Walks the root object's members once, checking every member except the items array with
+ * cJSON (they are small: apiVersion, kind, metadata) and only delimiting the array, whose
+ * items are checked one by one when they are loaded. */
+static int scan_root(scan_t *s, list_doc_t *doc)
+{
+    memset(doc, 0, sizeof(*doc));
+    /* cJSON skips a UTF-8 byte order mark at the start of the text. */
+    if (s->end - s->p >= 3 && memcmp(s->p, "\xEF\xBB\xBF", 3) == 0)
+        s->p += 3;
+    scan_ws(s);
+    if (s->p >= s->end)
+        return scan_fail(s, s->p, "empty document");
+    if (*s->p != '{')
+        return scan_fail(s, s->p, "not a JSON object");
+    s->p++;
+    scan_ws(s);
+    if (s->p < s->end && *s->p == '}')
+        return CDNS_OK;
+    for (;;) {
+        scan_ws(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated document");
+        if (*s->p != '"')
+            return scan_fail(s, s->p, "expected a member name");
+        const char *key = s->p;
+        bool escaped = false;
+        if (scan_string(s, &escaped) != CDNS_OK)
+            return CDNS_EMALFORMED;
+        const char *key_end = s->p;
+        /* Names are compared as cJSON would, decoded: "\u0069tems" is "items". */
+        bool is_items = false, is_kind = false;
+        if (escaped) {
+            cJSON *k = scan_parse(s, key, key_end);
+            if (!k)
+                return CDNS_EMALFORMED;
+            is_items = strcmp(k->valuestring, "items") == 0;
+            is_kind = strcmp(k->valuestring, "kind") == 0;
+            cJSON_Delete(k);
+        } else {
+            size_t n = (size_t)(key_end - key) - 2;
+            is_items = n == 5 && memcmp(key + 1, "items", 5) == 0;
+            is_kind = n == 4 && memcmp(key + 1, "kind", 4) == 0;
+        }
+        scan_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return scan_fail(s, s->p, s->p >= s->end ? "truncated document" : "expected ':'");
+        s->p++;
+        scan_ws(s);
+        const char *v = s->p;
+        if (scan_value(s, 1) != CDNS_OK)
+            return CDNS_EMALFORMED;
+        if (is_items && !doc->has_items && *v == '[') {
+            doc->items = v;
+            doc->items_end = s->p;
+        } else {
+            cJSON *j = scan_parse(s, v, s->p);
+            if (!j)
+                return CDNS_EMALFORMED;
+            if (is_kind && !doc->has_kind)
+                doc->hint = list_item_kind(cJSON_IsString(j) ? j->valuestring : NULL);
+            cJSON_Delete(j);
+        }
+        doc->has_items |= is_items;
+        doc->has_kind |= is_kind;
+        scan_ws(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated document");
+        if (*s->p == '}')
+            return CDNS_OK; /* what follows the root is ignored, as cJSON_ParseWithLength does */
+        if (*s->p != ',')
+            return scan_fail(s, s->p, "expected ',' or '}'");
+        s->p++;
+    }
+}
+
+/* Decoded items wait here until the whole array has proved valid, so a malformed document
+ * leaves the index untouched; they are the index's objects-to-be, not a copy of them. */
+typedef struct pending {
+    cdns_k8s_object_t *v;
+    size_t n, cap;
+} pending_t;
+
+/* Upserted entries are already NONE (upsert takes them), so this frees only the rest. */
+static void pending_free(pending_t *pd)
+{
+    for (size_t i = 0; i < pd->n; i++)
+        cdns_k8s_object_free(&pd->v[i]);
+    free(pd->v);
+}
+
+static int pending_push(pending_t *pd, const cdns_k8s_object_t *o)
+{
+    if (pd->n == pd->cap) {
+        size_t cap = pd->cap ? pd->cap * 2 : 256;
+        cdns_k8s_object_t *v = realloc(pd->v, cap * sizeof(*v));
+        if (!v)
+            return CDNS_ENOMEM;
+        pd->v = v;
+        pd->cap = cap;
+    }
+    pd->v[pd->n++] = *o;
+    return CDNS_OK;
+}
+
+static int decode_one(const cJSON *item, cdns_k8s_kind_t hint, pending_t *pd, cdns_k8s_load_stats_t *st)
 {
     cdns_k8s_object_t o;
     int rc = cdns_k8s_decode(item, hint, &o);
+    if (rc == CDNS_ENOMEM)
+        return rc;
+    if (rc != CDNS_OK) {
+        st->malformed++;
+        return CDNS_OK;
+    }
+    if (o.kind == CDNS_K8S_NONE) {
+        st->ignored++;
+        return CDNS_OK;
+    }
+    if ((rc = pending_push(pd, &o)) != CDNS_OK)
+        cdns_k8s_object_free(&o);
+    return rc;
+}
+
+/* Parses and decodes the items between doc->items and doc->items_end, one tree at a time. */
+static int decode_items(scan_t *s, const list_doc_t *doc, pending_t *pd, cdns_k8s_load_stats_t *st)
+{
+    s->p = doc->items + 1;
+    s->end = doc->items_end;
+    scan_ws(s);
+    if (s->p < s->end && *s->p == ']')
+        return s->p + 1 == doc->items_end ? CDNS_OK : scan_fail(s, s->p, "expected end of items");
+    for (;;) {
+        scan_ws(s);
+        const char *from = s->p;
+        if (scan_value(s, 2) != CDNS_OK)
+            return CDNS_EMALFORMED;
+        cJSON *item = scan_parse(s, from, s->p);
+        if (!item)
+            return CDNS_EMALFORMED;
+        int rc = decode_one(item, doc->hint, pd, st);
+        cJSON_Delete(item);
+        if (rc != CDNS_OK)
+            return rc;
+        scan_ws(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated items");
+        if (*s->p == ']')
+            return s->p + 1 == doc->items_end ? CDNS_OK : scan_fail(s, s->p, "expected end of items");
+        if (*s->p != ',')
+            return scan_fail(s, s->p, "expected ',' or ']' between items");
+        s->p++;
+    }
+}
+
+static int load_single(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *st)
+{
+    /* No items array: the document is one object, small enough to parse whole. */
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return CDNS_EMALFORMED;
+    }
+    cdns_k8s_object_t o;
+    int rc = cdns_k8s_decode(root, CDNS_K8S_NONE, &o);
+    cJSON_Delete(root);
     if (rc == CDNS_ENOMEM)
         return rc;
     if (rc != CDNS_OK) {
@@ -630,26 +923,24 @@ static int load_one(cdns_k8s_index_t *idx, const cJSON *item, cdns_k8s_kind_t hi
 int cdns_k8s_index_load_json(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *stats)
 {
     cdns_k8s_load_stats_t st = {0};
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return CDNS_EMALFORMED;
+    scan_t s = {.base = text, .p = text, .end = text + len};
+    list_doc_t doc;
+    pending_t pd = {0};
+    int rc = scan_root(&s, &doc);
+    if (rc == CDNS_OK && !doc.items)
+        rc = load_single(idx, text, len, &st);
+    else if (rc == CDNS_OK && (rc = decode_items(&s, &doc, &pd, &st)) == CDNS_OK) {
+        for (size_t i = 0; i < pd.n && rc == CDNS_OK; i++)
+            if ((rc = cdns_k8s_index_upsert(idx, &pd.v[i])) == CDNS_OK)
+                st.objects++;
     }
-    int rc = CDNS_OK;
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "items");
-    if (cJSON_IsArray(items)) {
-        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
-        cdns_k8s_kind_t hint = list_item_kind(cJSON_IsString(kind) ? kind->valuestring : NULL);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, items)
-        {
-            if ((rc = load_one(idx, it, hint, &st)) != CDNS_OK)
-                break;
-        }
-    } else {
-        rc = load_one(idx, root, CDNS_K8S_NONE, &st);
+    pending_free(&pd);
+    if (rc == CDNS_EMALFORMED) {
+        /* As when one cJSON parse refused the document: nothing counted, nothing stored. */
+        st = (cdns_k8s_load_stats_t){0};
+        if (s.err)
+            cdns_warn("k8s: malformed JSON at byte %zu: %s", (size_t)(s.err_pos - s.base), s.err);
     }
-    cJSON_Delete(root);
     if (stats)
         *stats = st;
     return rc;

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,16 @@
 #define SA_DIR_ENV "CLUSTERDNS_SERVICEACCOUNT_DIR"
 
 #define POLL_INTERVAL_MS 1000
+
+/* A load or build frees far more than it keeps (the file text, cJSON trees, the builder's
+ * scratch, the previous snapshot and index), mostly in small chunks below the mmap threshold,
+ * and glibc keeps freed heap mapped for reuse: RSS would stay at the peak of the last load.
+ * Trimming after each one hands it back; it runs once per load or debounced build, never on
+ * the query path. */
+static void give_back_heap(void)
+{
+    malloc_trim(0);
+}
 
 /* Non-loopback interface addresses (CoreDNS's boundIPs without a bind directive). */
 static int interface_ips(cdns_kube_t *k)
@@ -108,10 +119,12 @@ static int reload(cdns_kube_t *k, char *why, size_t whylen)
     cdns_k8s_index_free(k->idx);
     k->idx = idx;
     __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE); /* a loaded file is the whole cluster */
+    give_back_heap();
     return CDNS_OK;
 fail:
     free(text);
     cdns_k8s_index_free(idx);
+    give_back_heap(); /* a failed load of a big file leaves as much garbage as a good one */
     return rc;
 }
 
@@ -193,6 +206,7 @@ static void reclaim_work(uv_work_t *r)
     reclaim_t *x = r->data;
     cdns_rcu_synchronize();
     cdns_snapshot_free(x->old);
+    give_back_heap(); /* the build's scratch and the old snapshot; malloc_trim locks per arena */
 }
 
 static void reclaim_done(uv_work_t *r, int status)
@@ -215,6 +229,7 @@ static void reclaim(cdns_kube_t *k, cdns_snapshot_t *old)
         cdns_rcu_synchronize();
         cdns_snapshot_free(old);
     }
+    give_back_heap(); /* first publish (nothing to reclaim) or no threadpool: trim here */
 }
 
 static void publish(cdns_kube_t *k)
