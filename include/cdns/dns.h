@@ -75,7 +75,8 @@ size_t cdns_dname_copy_lower(uint8_t *dst, const uint8_t *src);
 bool cdns_dname_equal(const uint8_t *a, const uint8_t *b);
 /* True when name is zone or below it (both lowercase wire). */
 bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone);
-/* FNV-1a style hash of a lowercase wire name (the store's key hash). */
+/* Hash of a lowercase wire name (the store's key hash), a word at a time; the input must
+ * already be lowercase. */
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len);
 /* Text ("www.Example.org", "www.example.org.", "." ; \DDD and \X escapes) to wire. A relative
  * name is completed with origin when origin is non-NULL, else taken as absolute. */

@@ -195,8 +195,8 @@ typedef struct cdns_k8s_load_stats {
 
 /* Decodes a JSON document — a List ({"kind":"List","items":[...]}, as `kubectl get -o json`
  * prints it), a typed list (ServiceList, ...) or a single object — and upserts every item into
- * idx. The cJSON tree is freed before returning. CDNS_EMALFORMED when the text is not JSON or
- * not an object; then idx is unchanged. */
+ * idx. Items are parsed one at a time (never one tree for the whole document). CDNS_EMALFORMED when the text is not
+ * JSON or not an object; then idx is unchanged. */
 int cdns_k8s_index_load_json(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *stats);
 
 /* Iteration in a stable order (namespace, then name): calls fn for every object of a kind
