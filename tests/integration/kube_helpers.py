@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Helpers shared by the tests that run clusterdns against the fake API server (test_watch.py,
-test_kubeconfig.py, test_deploy_rbac.py) and by bench/watch_latency.py.
+test_kubeconfig.py, test_deploy_rbac.py).
 
 They build a Corefile whose kubernetes stanza talks to an API server, poll DNS answers until they
 match (a change must show within a bounded time, never "eventually"), and check the fake's
@@ -9,13 +9,11 @@ request log. Nothing here sleeps for a fixed time to pass a test: every wait pol
 import os
 import sys
 import time
-import urllib.parse
 
 import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
-import dns.rdatatype
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -134,7 +132,3 @@ def bearer(entry):
     h = {k.lower(): v for k, v in entry["headers"].items()}
     a = h.get("authorization", "")
     return a[7:] if a.startswith("Bearer ") else None
-
-
-def url_port(url):
-    return urllib.parse.urlsplit(url).port

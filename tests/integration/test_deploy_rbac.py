@@ -114,3 +114,18 @@ def test_the_binary_needs_no_more_than_the_role(start_server, slices):
         assert want <= kinds, "expected %s to be watched, saw %s" % (sorted(want), sorted(used))
     finally:
         fake.stop()
+
+
+def test_the_deployment_runs_as_the_bound_service_account():
+    """deploy/coredns.yaml's Deployment uses the ServiceAccount this role is bound to."""
+    path = os.path.join(ROOT, "deploy", "coredns.yaml")
+    if not os.path.exists(path):
+        pytest.skip("no deploy/coredns.yaml")
+    with open(path) as f:
+        deps = [d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Deployment"]
+    assert deps, "no Deployment in deploy/coredns.yaml"
+    sa = one("ServiceAccount")["metadata"]
+    for d in deps:
+        assert d["metadata"].get("namespace") == sa["namespace"], d["metadata"]
+        assert d["spec"]["template"]["spec"].get("serviceAccountName") == sa["name"], \
+            "the Deployment must run as %s/%s to get the ClusterRole" % (sa["namespace"], sa["name"])

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import free_port
-from kube_helpers import (CHANGE_S, DATA, STARTUP_S, ZONES, api_requests, clean_env, corefile, fa, hold_answer,
+from kube_helpers import (DATA, STARTUP_S, ZONES, api_requests, clean_env, corefile, fa, hold_answer,
                           pod_name, rcode_is, svc, try_answer, wait_answer)
 
 WEB = (svc("web", "prod"), ("NOERROR", ["10.96.1.10"]))
