@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c — flags, signals, wiring and exit codes; no logic of its own.
  *
- *   clusterdns [-conf PATH] [-check] [-workers N] [-version] [-plugins]
+ *   clusterdns [-conf PATH] [-check] [-workers N] [-user NAME] [-version] [-plugins]
  *
  * The main thread owns the libuv loop that runs plugins' background work (file reloads, the
  * Kubernetes client); worker threads (net/) serve queries.
@@ -28,14 +28,18 @@ typedef struct flags {
     const char *conf;
     bool check;
     unsigned workers;
+    const char *user; /* who to become after binding, when started as root */
 } flags_t;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: clusterdns [-conf PATH] [-check] [-workers N] [-version] [-plugins]\n"
+    fprintf(f, "Usage: clusterdns [-conf PATH] [-check] [-workers N] [-user NAME] [-version] [-plugins]\n"
                "  -conf PATH    Corefile to load (default ./Corefile)\n"
                "  -check        parse and set up the configuration, report, and exit 0 or 1\n"
                "  -workers N    worker threads (default: one per CPU)\n"
+               "  -user NAME    started as root: become NAME after binding, keeping only\n"
+               "                CAP_NET_BIND_SERVICE (default $CLUSTERDNS_USER, else nobody;\n"
+               "                -user root keeps root)\n"
                "  -version      print the version and exit\n"
                "  -plugins      list the Corefile directives this build supports and exit\n");
 }
@@ -54,7 +58,7 @@ static int parse_flags(int argc, char **argv, flags_t *f)
         size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
         const char *val = eq ? eq + 1 : NULL;
 #define NAME(s) (nlen == sizeof(s) - 1 && strncmp(a, s, nlen) == 0)
-        if (NAME("conf") || NAME("workers")) {
+        if (NAME("conf") || NAME("workers") || NAME("user")) {
             if (val == NULL) {
                 if (i + 1 >= argc) {
                     fprintf(stderr, "clusterdns: flag needs an argument: -%.*s\n", (int)nlen, a);
@@ -64,6 +68,12 @@ static int parse_flags(int argc, char **argv, flags_t *f)
             }
             if (NAME("conf")) {
                 f->conf = val;
+            } else if (NAME("user")) {
+                if (*val == '\0') {
+                    fprintf(stderr, "clusterdns: invalid value \"\" for flag -user\n");
+                    return 1;
+                }
+                f->user = val;
             } else {
                 char *end;
                 unsigned long n = strtoul(val, &end, 10);
@@ -144,9 +154,10 @@ static void register_metrics(app_t *a, unsigned workers)
     cdns_metrics_register_process();
 }
 
-/* The HTTP endpoints a pipeline's services ask for, bound and running; NULL with diag set on
- * error, NULL without error when there are none. */
-static int http_for(const cdns_services_t *s, cdns_http_t **out, cdns_diag_t *diag)
+/* The HTTP endpoints a pipeline's services ask for, bound and running when `start`, else only
+ * described (for cdns_http_same); NULL with diag set on error, NULL without error when there are
+ * none. */
+static int http_for(const cdns_services_t *s, cdns_http_t **out, bool start, cdns_diag_t *diag)
 {
     *out = NULL;
     if (s->nhealth + s->nready + s->nmetrics == 0)
@@ -161,7 +172,7 @@ static int http_for(const cdns_services_t *s, cdns_http_t **out, cdns_diag_t *di
         rc = cdns_http_add(h, s->ready[i], CDNS_HTTP_READY, diag);
     for (size_t i = 0; rc == CDNS_OK && i < s->nmetrics; i++)
         rc = cdns_http_add(h, s->metrics[i], CDNS_HTTP_METRICS, diag);
-    if (rc == CDNS_OK)
+    if (rc == CDNS_OK && start)
         rc = cdns_http_start(h, diag);
     if (rc != CDNS_OK) {
         cdns_http_free(h);
@@ -218,15 +229,18 @@ static void reload(app_t *a, bool forced)
         goto fail;
     cdns_services_collect(np, &svc);
     cdns_http_t *probe = NULL;
-    if (http_for(&svc, &probe, &diag) != CDNS_OK)
+    if (http_for(&svc, &probe, false, &diag) != CDNS_OK)
         goto fail;
-    /* The new endpoints bound fine (SO_REUSEPORT beside the old ones); keep the old set when it
-     * is the same, so scrapes and probes in progress are not cut. */
+    /* Keep the old set when it is the same, so scrapes and probes in progress are not cut, and
+     * without binding it again first: after dropping root, SO_REUSEPORT beside root's sockets
+     * is refused (the kernel wants the same uid). A new set binds beside the old one. */
     if (cdns_http_same(probe, a->http)) {
         cdns_http_free(probe);
     } else {
         nh = probe;
         new_http = true;
+        if (nh != NULL && cdns_http_start(nh, &diag) != CDNS_OK)
+            goto fail;
     }
     size_t carried = cdns_pipeline_adopt(np, a->p);
     if (cdns_pipeline_start(np, a->loop, &diag) != CDNS_OK) {
@@ -341,7 +355,8 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 int main(int argc, char **argv)
 {
-    flags_t f = {.conf = "Corefile", .check = false, .workers = 0};
+    const char *env_user = getenv("CLUSTERDNS_USER");
+    flags_t f = {.conf = "Corefile", .check = false, .workers = 0, .user = env_user && *env_user ? env_user : "nobody"};
     if (parse_flags(argc, argv, &f) != 0)
         return 1;
     if (f.workers == 0) {
@@ -408,8 +423,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", diag.msg);
         goto out;
     }
-    if (http_for(&a->svc, &a->http, &diag) != CDNS_OK) {
+    if (http_for(&a->svc, &a->http, true, &diag) != CDNS_OK) {
         fprintf(stderr, "%s\n", diag.msg);
+        goto out;
+    }
+    /* Every socket is bound and every file read once: root is not needed any more. */
+    if (cdns_priv_drop(f.user, diag.msg, sizeof(diag.msg)) != CDNS_OK) {
+        fprintf(stderr, "clusterdns: cannot drop privileges: %s\n", diag.msg);
         goto out;
     }
     cdns_pipeline_report_enabled(a->p);

@@ -85,4 +85,13 @@ char *cdns_arena_strdup(cdns_arena_t *a, const char *s);
 /* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees). */
 int cdns_file_read(const char *path, char **out, size_t *len);
 
+/* -------------------------------------------------------------- privileges */
+/* Started as root, becomes `user` (a name from the password database or a numeric uid; its
+ * primary group, no supplementary groups) keeping only CAP_NET_BIND_SERVICE on the calling
+ * thread, so a reload can still bind ports below 1024; every other thread loses every
+ * capability. Sets no_new_privs. "root" or uid 0 keeps root; not started as root: nothing to
+ * drop, CDNS_OK. Main thread, after the sockets are bound. On error `err` says why and the
+ * caller must exit: the process may be half-dropped. */
+int cdns_priv_drop(const char *user, char *err, size_t errlen);
+
 #endif

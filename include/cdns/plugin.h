@@ -168,6 +168,18 @@ cdns_verdict_t cdns_req_chase_cname(cdns_req_t *req);
 void *cdns_rcu_deref(void *const *slot);
 void *cdns_rcu_swap(void **slot, void *newp); /* returns the old pointer */
 void cdns_rcu_synchronize(void);              /* main thread: wait for every worker */
+/* ThreadSanitizer cannot see liburcu's grace periods (the library is not instrumented): a
+ * worker marks each quiescent point with CDNS_RCU_TSAN_QUIESCENT() and cdns_rcu_synchronize()
+ * acquires them, so freeing after a grace period is not reported against the readers before
+ * it. Expands to nothing outside TSan builds. */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_release(void *addr);
+void __tsan_acquire(void *addr);
+extern char cdns_rcu_tsan_token;
+#define CDNS_RCU_TSAN_QUIESCENT() __tsan_release(&cdns_rcu_tsan_token)
+#else
+#define CDNS_RCU_TSAN_QUIESCENT() ((void)0)
+#endif
 
 /* Client address as text ("10.0.0.1") and port, for logs and whoami. */
 int cdns_req_client_ip(const cdns_req_t *req, char *out, size_t outlen);

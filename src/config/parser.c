@@ -243,7 +243,7 @@ static int do_import(parser_t *p)
             break;
         if ((rc = fill(p)) != CDNS_OK)
             goto fail;
-        if ((rc = cdns_config__vec_push(&args, &p->la.text, sizeof(p->la.text))) != CDNS_OK) {
+        if (cdns_config__vec_push(&args, &p->la.text, sizeof(p->la.text)) != CDNS_OK) {
             rc = nomem(p);
             goto fail;
         }
@@ -566,8 +566,8 @@ static int add_key(parser_t *p, const char *text, const char *file, int line, cd
 static int parse_keys(parser_t *p, cdns_config__vec_t *keys, const char **first_raw)
 {
     bool expecting = false;
-    const char *lfile = p->la.file;
-    int lline = p->la.line;
+    const char *lfile; /* of the line being read: set first thing in the loop */
+    int lline;
     int rc;
 
     *first_raw = p->la.text;

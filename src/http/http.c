@@ -266,9 +266,10 @@ static int open_listener(http_addr_t *a, int *fd_out)
         close(fd);
         return -e;
     }
-    struct sockaddr_storage got;
+    struct sockaddr_storage got = {0};
     socklen_t gl = sizeof(got);
     if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+        /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): getsockname filled got. */
         a->port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                  : ((struct sockaddr_in6 *)&got)->sin6_port);
     *fd_out = fd;

@@ -482,6 +482,7 @@ void cdns_k8s_client_free(cdns_k8s_client_t *c)
     if (!c)
         return;
     while (c->reqs)
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cancel unlinks the head (h->c == c) first. */
         cdns_k8s_http_cancel(c->reqs);
     /* Cleaning up the multi handle reports CURL_POLL_REMOVE for the sockets still open,
      * which closes their poll handles. */

@@ -273,6 +273,7 @@ static void emit_port_names(bctx_t *c, const entry_t *ents, size_t n, const char
 {
     for (size_t i = 0; i < n; i++) {
         const entry_t *e = &ents[i];
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): entries below n are filled, names set. */
         if (!e->pname[0] || !e->proto[0] || !valid_label(e->pname) || !valid_label(e->proto))
             continue;
         bool seen = false;
@@ -440,6 +441,7 @@ static void emit_service_zone(bctx_t *c, svc_work_t *w, const zinfo_t *z)
      * endpoint label from the endpoints, whatever the service type. */
     for (size_t i = 0; i < w->nep_ents;) {
         size_t j = i;
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): endpoint entries always have a name. */
         while (j < w->nep_ents && strcasecmp(w->ep_ents[j].epname, w->ep_ents[i].epname) == 0) {
             w->scratch[j - i] = &w->ep_ents[j];
             j++;

@@ -130,10 +130,11 @@ int cdns_net__socket_open(cdns_net_ep_t *ep, int type, int *fd_out)
     }
     if (ep->port == 0) {
         /* Port 0 (tests): the first socket picks the port, every later one binds the same. */
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t sl = sizeof(ss);
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
             goto fail_errno;
+        /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): getsockname filled ss. */
         ep->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
         if (family == AF_INET)

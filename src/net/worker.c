@@ -42,8 +42,10 @@ static void pub_rcu_online(cdns_worker_t *pw)
 
 void cdns_net__rcu_quiescent(cdns_net_worker_t *w)
 {
-    if (w->rcu_online)
+    if (w->rcu_online) {
+        CDNS_RCU_TSAN_QUIESCENT();
         rcu_quiescent_state();
+    }
 }
 
 static void prepare_cb(uv_prepare_t *h)
@@ -58,6 +60,7 @@ static void prepare_cb(uv_prepare_t *h)
      * held every cdns_rcu_synchronize() until its next packet, so a reload or snapshot swap
      * on an idle server hung. An offline/online pair per loop iteration (not per query) is a
      * few atomic operations. */
+    CDNS_RCU_TSAN_QUIESCENT();
     rcu_thread_offline();
     w->rcu_online = false;
 }

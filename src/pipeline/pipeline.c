@@ -284,7 +284,7 @@ int cdns_pipeline_new(const cdns_corefile_t *cf, const cdns_pipeline_opts_t *opt
         if (rc != CDNS_OK)
             goto fail;
     }
-    p->pub = calloc(p->nlisteners, sizeof(cdns_listener_t));
+    p->pub = calloc(p->nlisteners ? p->nlisteners : 1, sizeof(cdns_listener_t));
     if (p->pub == NULL) {
         rc = CDNS_ENOMEM;
         goto fail;
@@ -446,6 +446,38 @@ static void answer_rcode(cdns_req_t *req, uint16_t rcode)
     req->out_len = cdns_msg_finish(&req->msg);
 }
 
+/* RFC 8482 over UDP: an ANY answer keeps only its first RRset (as Knot does), so ANY cannot
+ * be used to amplify; TCP gets everything. The records kept come first in the packet, so every
+ * compression pointer in them still points at something kept. */
+static void minimal_any(cdns_req_t *req)
+{
+    cdns_msg_t *m = &req->msg;
+    if (req->tcp || req->q.qtype != CDNS_T_ANY || m->raw || m->count[CDNS_SEC_ANSWER] < 2)
+        return;
+    uint8_t first[CDNS_DNAME_MAX], name[CDNS_DNAME_MAX];
+    size_t pos = CDNS_DNS_HDR_LEN + (size_t)req->q.qname_len + 4, flen = 0, nlen = 0;
+    uint16_t ftype = 0, kept = 0;
+    for (unsigned i = 0; i < m->count[CDNS_SEC_ANSWER]; i++) {
+        size_t start = pos;
+        int rc = cdns_dname_unpack(m->buf, m->len, &pos, i == 0 ? first : name, i == 0 ? &flen : &nlen);
+        if (rc != CDNS_OK || pos + 10 > m->len)
+            return; /* not our own writing after all: leave it alone */
+        uint16_t type = (uint16_t)((m->buf[pos] << 8) | m->buf[pos + 1]);
+        if (i == 0)
+            ftype = type;
+        else if (type != ftype || nlen != flen || !cdns_dname_equal(name, first)) {
+            pos = start;
+            break;
+        }
+        kept++;
+        pos += 10 + (size_t)((m->buf[pos + 8] << 8) | m->buf[pos + 9]);
+    }
+    m->len = pos;
+    m->count[CDNS_SEC_ANSWER] = kept;
+    m->count[CDNS_SEC_AUTHORITY] = 0;
+    m->count[CDNS_SEC_ADDITIONAL] = 0;
+}
+
 /* Runs the on_response hooks from entry `last` back to the first, then finishes the message. */
 static void complete(cdns_req_t *req, int last)
 {
@@ -453,6 +485,8 @@ static void complete(cdns_req_t *req, int last)
     for (int i = last; i >= req->base_; i--)
         if (c->entries[i].api->on_response != NULL)
             c->entries[i].api->on_response(req, c->entries[i].inst, wstate(req, i));
+    if (req->super_ == NULL)
+        minimal_any(req);
     req->out_len = cdns_msg_finish(&req->msg);
     /* req->zone points into its route (routes never move once built): the route's series. */
     const route_t *rt = req->zone ? (const route_t *)(const void *)(req->zone - offsetof(route_t, zone)) : NULL;

@@ -456,6 +456,7 @@ static int sort_records(cdns_builder_t *b)
     b->recs_cap = n;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
+        /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the counting sort wrote all n. */
         while (j < n && sorted[j].node == sorted[i].node)
             j++;
         if (j - i > 16) {

@@ -21,6 +21,9 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("CLUSTERDNS", os.path.join(ROOT, "build", "clusterdns"))
 ZONES = os.path.join(ROOT, "zones")
+# Started as root, clusterdns becomes nobody after binding (-user); the tests' temp dirs are
+# root's (0700), so servers here stay root unless a test asks otherwise (test_privileges.py).
+os.environ.setdefault("CLUSTERDNS_USER", "root")
 
 
 def free_port():

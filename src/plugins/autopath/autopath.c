@@ -412,13 +412,15 @@ static cdns_verdict_t ap_serve(cdns_req_t *req, void *inst, void *wsp)
     size_t q0_len = q->qname_len;
     size_t blen = q->qname_len - clen[0]; /* the labels before the first search domain */
     uint8_t base[CDNS_DNAME_MAX];
-    memcpy(base, q->qname, blen);
+    memcpy(base, q->qname, q0_len);
     for (size_t i = 0; i < nc; i++) {
         uint8_t name[CDNS_DNAME_MAX];
         if (blen + clen[i] > CDNS_DNAME_MAX)
             continue;
         memcpy(name, base, blen);
-        memcpy(name + blen, cand[i], clen[i]);
+        /* The first candidate is the name as asked, letter case included: its answer goes back
+         * as it is, and a client that randomises case (0x20) checks its question octet by octet. */
+        memcpy(name + blen, i == 0 ? base + blen : cand[i], clen[i]);
         set_qname(&req->q, name, blen + clen[i]);
         cdns_msg_begin(&req->msg, req->out, CDNS_REQ_OUT_CAP, &req->q, req->tcp);
         /* forward sends req->wire as it is (copying it before serve returns): show it the

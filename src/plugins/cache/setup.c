@@ -99,7 +99,7 @@ static int zone_wire(const char *text, uint8_t out[CDNS_DNAME_MAX])
 /* CAPACITY [TTL [MINTTL]] of "success" and "denial". */
 static int parse_kind(cdns_cache_t *c, int k, const cdns_cf_directive_t *b, cdns_diag_t *diag)
 {
-    long long v;
+    long long v = 0;
     if (b->nargs == 0 || b->nargs > 3)
         return cdns_diag_set(diag, b->file, b->line, PFX "Wrong argument count or unexpected line ending after '%s'",
                              b->name);
@@ -125,7 +125,7 @@ static int parse_kind(cdns_cache_t *c, int k, const cdns_cf_directive_t *b, cdns
 
 static int parse_prefetch(cdns_cache_t *c, const cdns_cf_directive_t *b, cdns_diag_t *diag)
 {
-    long long v;
+    long long v = 0;
     if (b->nargs == 0 || b->nargs > 3)
         return cdns_diag_set(diag, b->file, b->line, PFX "Wrong argument count or unexpected line ending after '%s'",
                              b->name);
@@ -155,7 +155,7 @@ static int parse_prefetch(cdns_cache_t *c, const cdns_cf_directive_t *b, cdns_di
 
 static int parse_stale_ttl(const cdns_cf_token_t *t, uint32_t *ttl, cdns_diag_t *diag)
 {
-    uint64_t ms;
+    uint64_t ms = 0;
     if (duration_arg(t, &ms, diag) != CDNS_OK)
         return CDNS_EINVAL;
     if (ms % 1000)
@@ -253,7 +253,8 @@ static int parse_block(cdns_cache_t *c, const cdns_cf_directive_t *d, cdns_diag_
         } else if (strcmp(b->name, "serve_stale_policy") == 0) {
             if (policy)
                 return cdns_diag_set(diag, b->file, b->line, PFX "serve_stale_policy can only be specified once");
-            policy = true;
+            /* Every path below returns (prefer_positive is not supported), so a second
+             * serve_stale_policy is never reached: no need to record the first. */
             if (b->nargs != 1)
                 return cdns_diag_set(diag, b->file, b->line,
                                      PFX "Wrong argument count or unexpected line ending after '%s'", b->name);
@@ -262,7 +263,7 @@ static int parse_block(cdns_cache_t *c, const cdns_cf_directive_t *d, cdns_diag_
             return cdns_diag_set(diag, b->file, b->line,
                                  PFX "serve_stale_policy prefer_positive is not supported by this build");
         } else if (strcmp(b->name, "servfail") == 0) {
-            uint64_t ms;
+            uint64_t ms = 0;
             if (b->nargs != 1)
                 return cdns_diag_set(diag, b->file, b->line,
                                      PFX "Wrong argument count or unexpected line ending after '%s'", b->name);
@@ -308,7 +309,7 @@ int cdns_cache__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void 
     c->percentage = 10;
 
     size_t a = 0;
-    long long v;
+    long long v = 0;
     if (d->nargs > 0 && is_int(d->args[0].text, &v)) {
         if (v <= 0) {
             rc = cdns_diag_set(diag, d->file, d->line, PFX "cache TTL can not be zero or negative: %lld", v);

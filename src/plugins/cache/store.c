@@ -85,7 +85,7 @@ int cdns_cache__table_init(cdns_ctable_t *t, size_t capacity)
     uint32_t n = t->nslot[0] + t->nslot[1];
     /* calloc of this size is mmap'd: pages stay untouched (and unresident) until used. */
     t->shards = calloc(CDNS_CACHE_SHARDS, sizeof(cdns_cshard_t));
-    t->keymem = calloc((size_t)CDNS_CACHE_SHARDS * n, sizeof(uint64_t));
+    t->keymem = calloc((size_t)CDNS_CACHE_SHARDS * n, sizeof(*t->keymem));
     t->mem[0] = calloc((size_t)CDNS_CACHE_SHARDS * t->nslot[0], t->stride[0]);
     t->mem[1] = calloc((size_t)CDNS_CACHE_SHARDS * t->nslot[1], t->stride[1]);
     if (!t->shards || !t->keymem || !t->mem[0] || !t->mem[1])
@@ -206,6 +206,7 @@ int cdns_cache__put(cdns_ctable_t *t, const cdns_centry_t *e, const uint8_t *qna
         x ^= x << 25;
         x ^= x >> 27;
         sh->rng = x;
+        /* NOLINTNEXTLINE(clang-analyzer-core.DivideZero): table_init gives each size class >= 1 slot. */
         at = lo + (int64_t)((x * 0x2545F4914F6CDD1DULL) >> 33) % (hi - lo);
         *evicted = true;
     }

@@ -55,6 +55,7 @@ static int emit(exp_t *e, const char *s, size_t n, const char *file, int line)
         e->map = m;
         e->mapcap = nc;
     }
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): text was grown above (cap >= len + n + 2). */
     memcpy(e->text + e->len, s, n);
     e->len += n;
     e->text[e->len++] = '\n';
@@ -300,6 +301,7 @@ static int load_origin(cdns_builder_t *b, const exp_t *e, const char *origin, co
             size_t i = line > 0 ? (size_t)line - 1 : 0;
             if (i >= e->nlines)
                 i = e->nlines ? e->nlines - 1 : 0;
+            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): files[0] is set before any line is parsed. */
             snprintf(err, errlen, "%s:%d: %s", e->nlines ? e->map[i].file : e->files[0], e->nlines ? e->map[i].line : 0,
                      ldns_get_errorstr_by_id(st));
             goto out;

@@ -321,7 +321,7 @@ int cdns_fwd__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **
     }
     if (f->stub_dir != NULL) {
         char why[512];
-        if ((rc = cdns_fwd__stubs_load(f, true, why, sizeof(why))) != CDNS_OK) {
+        if (cdns_fwd__stubs_load(f, true, why, sizeof(why)) != CDNS_OK) {
             rc = ERR(d->line, "stubdomains: %s", why);
             goto fail;
         }

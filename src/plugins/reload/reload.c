@@ -36,6 +36,7 @@ static void put(sbuf_t *b, const char *s, size_t n)
         b->p = np;
         b->cap = cap;
     }
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): p was allocated above (cap > len + n). */
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
