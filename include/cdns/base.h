@@ -81,6 +81,18 @@ void *cdns_arena_alloc(cdns_arena_t *a, size_t size);
 void *cdns_arena_memdup(cdns_arena_t *a, const void *p, size_t size);
 char *cdns_arena_strdup(cdns_arena_t *a, const char *s);
 
+/* --------------------------------------------------------------- strbuf */
+/* A growable NUL-terminated string (rendering metrics, fingerprints). After an allocation failure
+ * oom is set and further appends do nothing; the caller checks once at the end. Off the hot path. */
+typedef struct cdns_strbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} cdns_strbuf_t;
+
+void cdns_strbuf_put(cdns_strbuf_t *b, const char *s, size_t n);
+void cdns_strbuf_puts(cdns_strbuf_t *b, const char *s);
+
 /* ------------------------------------------------------------------ helpers */
 /* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees). */
 int cdns_file_read(const char *path, char **out, size_t *len);

@@ -138,6 +138,34 @@ uint64_t cdns_clock_real_s(void)
     return real_fn();
 }
 
+/* ------------------------------------------------------------------- strbuf */
+void cdns_strbuf_put(cdns_strbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): p was allocated above (cap > len + n). */
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void cdns_strbuf_puts(cdns_strbuf_t *b, const char *s)
+{
+    cdns_strbuf_put(b, s, strlen(s));
+}
+
 /* -------------------------------------------------------------------- files */
 int cdns_file_read(const char *path, char **out, size_t *len)
 {

@@ -339,39 +339,18 @@ double cdns_series_value(const cdns_series_t *s)
 }
 
 /* --------------------------------------------------------------- rendering */
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} buf_t;
+typedef cdns_strbuf_t buf_t;
 
 static void put(buf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    cdns_strbuf_put(b, s, n);
 }
 
 static void puts_(buf_t *b, const char *s)
 {
-    put(b, s, strlen(s));
+    cdns_strbuf_puts(b, s);
 }
 
-/* HELP text escapes backslash and newline; label values also escape the double quote. */
 static void put_escaped(buf_t *b, const char *s, bool quote)
 {
     for (; *s; s++) {

@@ -14,32 +14,11 @@
 
 int cdns_reload__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **inst, cdns_diag_t *diag);
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf_t;
+typedef cdns_strbuf_t sbuf_t;
 
 static void put(sbuf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): p was allocated above (cap > len + n). */
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    cdns_strbuf_put(b, s, n);
 }
 
 /* Tokens are separated by a byte no Corefile token holds unquoted (US, 0x1f), so two different

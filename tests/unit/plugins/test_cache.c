@@ -18,70 +18,7 @@
 #include "plugins/cache/cache.h"
 
 /* ------------------------------------------------------ allocation counting */
-/* Per thread: only the thread that answers is counted, not background threads (log writer,
- * RCU, HTTP) that may allocate or lock at the same moment. */
-static _Thread_local volatile int counting;
-static volatile unsigned long allocs, locks;
-
-#if defined(__SANITIZE_ADDRESS__)
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-static void on_malloc(const volatile void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    if (counting)
-        allocs++;
-}
-static void on_free(const volatile void *p)
-{
-    (void)p;
-}
-static void install_hooks(void)
-{
-    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}
-#else
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t nmemb, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *malloc(size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t nmemb, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_calloc(nmemb, n);
-}
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_realloc(p, n);
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
-static void install_hooks(void)
-{
-}
-#endif
-
-int pthread_mutex_lock(pthread_mutex_t *m)
-{
-    static int (*real)(pthread_mutex_t *);
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    if (counting)
-        locks++;
-    return real(m);
-}
+#include "alloc_count.h"
 
 /* ------------------------------------------------------------- the clock */
 static uint64_t fake_ns = 1000000000000ULL;

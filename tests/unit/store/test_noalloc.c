@@ -1,83 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* test_noalloc.c — the answer path allocates nothing: 10,000 queries (hits, NXDOMAIN, NODATA,
  * SRV with additional data, CNAME chains, truncation, referrals) parsed, answered and
- * finished while every malloc/calloc/realloc/free of the process is counted.
- *
- * glibc 2.36 (Debian 12) has no __malloc_hook any more, so this binary defines the allocator
- * entry points itself and forwards them to glibc's __libc_* implementations; symbols in the
- * executable take precedence over libc's for every caller, libcheck and our libraries
- * included. Under AddressSanitizer, which owns malloc, the sanitizer's own hook interface
- * counts instead. */
+ * finished while every malloc/calloc/realloc/free of the answering thread is counted
+ * (tests/unit/alloc_count.h says how). */
 #include <stdlib.h>
 
 #include "check_main.h"
 #include "store_helpers.h"
 
-/* Per thread: only the thread that answers is counted, not background threads (log writer,
- * RCU, HTTP) that may allocate or lock at the same moment. */
-static _Thread_local volatile int counting;
-static volatile unsigned long allocs, frees;
-
-#if defined(__SANITIZE_ADDRESS__)
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-
-static void on_malloc(const volatile void *p, size_t n)
-{
-    CDNS_UNUSED(p);
-    CDNS_UNUSED(n);
-    if (counting)
-        allocs++;
-}
-
-static void on_free(const volatile void *p)
-{
-    if (counting && p)
-        frees++;
-}
-
-static void install_hooks(void)
-{
-    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}
-#else
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t nmemb, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-void *malloc(size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t nmemb, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_calloc(nmemb, n);
-}
-
-void *realloc(void *p, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    if (counting && p)
-        frees++;
-    __libc_free(p);
-}
-
-static void install_hooks(void)
-{
-}
-#endif
+#include "alloc_count.h"
 
 static cdns_snapshot_t *build(void)
 {
