@@ -159,12 +159,15 @@ asan-unit:
 	$(ASAN_ENV) $(PYTHON) tests/run_all.py --build build-asan --skip-integration
 
 # ThreadSanitizer over what runs on several threads at once: the unit suites that start threads
-# (net workers start/stop, metrics summed while workers count, the cache seqlock, snapshot publish
-# under readers: tests/unit/net/test_concurrency.c), then the integration tests that reload,
-# publish snapshots and scrape /metrics while queries flow, against the TSan binary. Reports go
-# to build-tsan/reports/; any report fails the target. tests/tsan.supp lists what is silenced, why.
-TSAN_UNITS := net/test_net net/test_concurrency metrics/test_metrics plugins/test_cache
-TSAN_ITESTS := test_reload.py test_objects_reload.py test_metrics.py test_tcp_abuse.py test_hostile.py
+# (net workers start/stop, metrics summed while workers count, pipelines published under readers
+# and scrapes: tests/unit/net/test_concurrency.c), then the integration tests that reload, publish
+# snapshots (objects file, API watch), share the cache and scrape /metrics while queries flow,
+# against the TSan binary. (plugins/test_cache replaces malloc, which TSan's start-up cannot
+# survive; its seqlock runs here through test_cache.py.) Reports go to build-tsan/reports/; any
+# report fails the target. tests/tsan.supp lists what is silenced, and why.
+TSAN_UNITS := net/test_net net/test_concurrency metrics/test_metrics
+TSAN_ITESTS := test_reload.py test_objects_reload.py test_metrics.py test_cache.py test_watch.py \
+	  test_tcp_abuse.py test_hostile.py
 tsan: deps
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=thread" \
 	  build-tsan/clusterdns $(TSAN_UNITS:%=build-tsan/unit/%)
