@@ -175,6 +175,10 @@ typedef struct cdns_msg {
     uint16_t zone_off;
     uint8_t zone_len;
     bool raw; /* the whole message came from an upstream (cdns_msg_set_raw) */
+    /* The last ANSWER record written: its type and where its rdata starts (0: none). Lets a
+     * plugin see that an answer ends in a CNAME without re-reading the message. */
+    uint16_t last_an_type;
+    uint16_t last_an_rdata;
 } cdns_msg_t;
 
 /* Starts a response to q: header (ID, opcode, RD copied, QR set) and the question copied as
@@ -197,6 +201,7 @@ typedef struct cdns_msg_mark {
     size_t len;
     uint16_t count[3];
     uint8_t nnames;
+    uint16_t last_an_type, last_an_rdata;
 } cdns_msg_mark_t;
 cdns_msg_mark_t cdns_msg_mark(const cdns_msg_t *m);
 void cdns_msg_rollback(cdns_msg_t *m, cdns_msg_mark_t mark);

@@ -66,6 +66,8 @@ static void begin(cdns_msg_t *m, uint8_t *buf, size_t cap, size_t limit, uint16_
     m->nnames = 0;
     m->zone_off = 0;
     m->zone_len = 0;
+    m->last_an_type = 0;
+    m->last_an_rdata = 0;
     m->raw = false;
 
     memset(buf, 0, CDNS_DNS_HDR_LEN);
@@ -224,6 +226,10 @@ int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const
     size_t start = m->len;
     m->len += need;
     m->count[sec]++;
+    if (sec == CDNS_SEC_ANSWER) {
+        m->last_an_type = type;
+        m->last_an_rdata = (uint16_t)(start + olen + 10);
+    }
     /* An owner written at least partly in full is a target for later owners and for names
      * below it (the SOA owner a second negative record shares, say). */
     if (prefix > 0 && start <= PTR_MAX)
@@ -233,7 +239,8 @@ int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const
 
 cdns_msg_mark_t cdns_msg_mark(const cdns_msg_t *m)
 {
-    cdns_msg_mark_t mk = {.len = m->len, .nnames = m->nnames};
+    cdns_msg_mark_t mk = {
+        .len = m->len, .nnames = m->nnames, .last_an_type = m->last_an_type, .last_an_rdata = m->last_an_rdata};
     memcpy(mk.count, m->count, sizeof(mk.count));
     return mk;
 }
@@ -244,6 +251,8 @@ void cdns_msg_rollback(cdns_msg_t *m, cdns_msg_mark_t mark)
     m->len = mark.len;
     memcpy(m->count, mark.count, sizeof(m->count));
     m->nnames = mark.nnames;
+    m->last_an_type = mark.last_an_type;
+    m->last_an_rdata = mark.last_an_rdata;
 }
 
 void cdns_msg_set_rcode(cdns_msg_t *m, uint16_t rcode)

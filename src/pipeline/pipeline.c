@@ -819,19 +819,12 @@ cdns_verdict_t cdns_req_chase_cname(cdns_req_t *req)
     if (m->raw || m->count[CDNS_SEC_ANSWER] == 0 || m->rcode != CDNS_RCODE_NOERROR || qt == CDNS_T_CNAME ||
         qt == CDNS_T_ANY || m->count[CDNS_SEC_AUTHORITY] || m->count[CDNS_SEC_ADDITIONAL])
         return CDNS_DONE;
-    /* Walk to the last ANSWER record (our own writes, but read with the bounded unpacker). */
-    size_t pos = CDNS_DNS_HDR_LEN + (size_t)req->q.qname_len + 4, last = pos, nlen = 0;
-    uint8_t name[CDNS_DNAME_MAX];
-    for (unsigned i = 0; i < m->count[CDNS_SEC_ANSWER]; i++) {
-        last = pos;
-        if (cdns_dname_unpack(m->buf, m->len, &pos, name, &nlen) != CDNS_OK || pos + 10 > m->len)
-            return CDNS_DONE;
-        pos += 10 + (size_t)rd16(m->buf + pos + 8);
-    }
-    pos = last;
-    if (cdns_dname_unpack(m->buf, m->len, &pos, name, &nlen) != CDNS_OK || rd16(m->buf + pos) != CDNS_T_CNAME)
+    /* The writer remembers the last ANSWER record, so only an answer that ends in a CNAME costs
+     * the one unpack of its target. */
+    if (m->last_an_type != CDNS_T_CNAME || m->last_an_rdata == 0 || m->last_an_rdata >= m->len)
         return CDNS_DONE;
-    pos += 10;
+    size_t pos = m->last_an_rdata, nlen = 0;
+    uint8_t name[CDNS_DNAME_MAX];
     if (cdns_dname_unpack(m->buf, m->len, &pos, name, &nlen) != CDNS_OK)
         return CDNS_DONE;
     return cdns_req_subquery(req, name, qt);

@@ -567,6 +567,38 @@ START_TEST(names)
 }
 END_TEST
 
+/* The writer remembers the last ANSWER record's type and rdata offset (cdns_req_chase_cname reads
+ * them instead of re-parsing), and a rollback restores them. */
+START_TEST(last_answer_record)
+{
+    cdns_query_t q;
+    cdns_msg_t m;
+    static const uint8_t a[4] = {10, 0, 0, 1};
+    static const uint8_t target[] = {3, 'e', 'x', 't', 4, 't', 'e', 's', 't', 0};
+    query(&q, 0, "svc.example.", CDNS_T_A, -1, 0);
+    cdns_msg_begin(&m, out, 4096, &q, false);
+    ck_assert_uint_eq(m.last_an_type, 0);
+    ck_assert_int_eq(cdns_msg_put_rr(&m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, CDNS_T_A, CDNS_C_IN, 5, a, 4),
+                     CDNS_OK);
+    ck_assert_uint_eq(m.last_an_type, CDNS_T_A);
+    ck_assert_uint_eq(m.last_an_rdata, m.len - 4);
+    cdns_msg_mark_t mk = cdns_msg_mark(&m);
+    ck_assert_int_eq(cdns_msg_put_rr(&m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, CDNS_T_CNAME, CDNS_C_IN, 5, target,
+                                     sizeof(target)),
+                     CDNS_OK);
+    ck_assert_uint_eq(m.last_an_type, CDNS_T_CNAME);
+    ck_assert_mem_eq(out + m.last_an_rdata, target, sizeof(target));
+    cdns_msg_rollback(&m, mk);
+    ck_assert_uint_eq(m.last_an_type, CDNS_T_A);
+    ck_assert_uint_eq(m.last_an_rdata, m.len - 4);
+    /* Records in other sections leave it alone. */
+    ck_assert_int_eq(cdns_msg_put_rr(&m, CDNS_SEC_ADDITIONAL, CDNS_MSG_QNAME_OFF, NULL, CDNS_T_CNAME, CDNS_C_IN, 5,
+                                     target, sizeof(target)),
+                     CDNS_OK);
+    ck_assert_uint_eq(m.last_an_type, CDNS_T_A);
+}
+END_TEST
+
 static Suite *msg_suite(void)
 {
     Suite *s = suite_create("dns/msg");
@@ -587,6 +619,7 @@ static Suite *msg_suite(void)
     tcase_add_test(tc, error_badvers);
     tcase_add_test(tc, error_notimp);
     tcase_add_test(tc, names);
+    tcase_add_test(tc, last_answer_record);
     suite_add_tcase(s, tc);
     return s;
 }
