@@ -7,6 +7,10 @@
  * without locks; it is never modified after commit. Whoever publishes it frees it after every
  * reader has passed a quiescent point (see pipeline.h, cdns_rcu_*).
  *
+ * A small change need not rebuild everything: an update builder (cdns_builder_update) derives
+ * the next snapshot from the newest one, copying only what the change touches and sharing the
+ * rest with it (reference counted, so the two may be freed in either order, on any thread).
+ *
  * Answering (cdns_store_answer) is lookup + copy: no allocation, no lock.
  */
 #ifndef CDNS_STORE_H
@@ -25,10 +29,14 @@ typedef struct cdns_rrset {
     uint32_t ttl_s;
     uint32_t rdata_len; /* octets of rdata including the length prefixes */
     const uint8_t *rdata;
-    /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): per record, the node
-     * of that name in the same snapshot, or NULL. NULL array when the type names nothing. */
-    const cdns_node_t *const *targets;
+    /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): per record, an
+     * opaque index of that name's node, read through cdns_snapshot_target(). Two equal indices
+     * of one RRset name the same owner. NULL array when the type names nothing. */
+    const uint32_t *targets;
 } cdns_rrset_t;
+
+/* A targets[] entry whose name can never be a node (it lies in no zone of the snapshot). */
+#define CDNS_STORE_NO_TARGET UINT32_MAX
 
 #define CDNS_NODE_APEX 0x1u
 #define CDNS_NODE_DELEGATION 0x2u /* has NS and is not an apex: answers are referrals */
@@ -61,20 +69,38 @@ const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8
 const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
 /* The node's RRset of this type, or NULL. */
 const cdns_rrset_t *cdns_node_rrset(const cdns_node_t *n, uint16_t type);
+/* The node that record i of rs (an RRset of s) names, or NULL when that name is no node of s
+ * (nothing there, or no targets for this type). No allocation, no lock. */
+const cdns_node_t *cdns_snapshot_target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i);
 const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx);
 unsigned cdns_snapshot_nzones(const cdns_snapshot_t *s);
-/* Number of records (not RRsets) and bytes held, for logs, metrics and bench. */
+/* Number of records (not RRsets) and bytes held, for logs, metrics and bench. The bytes are
+ * everything the snapshot reaches, parts it shares with other snapshots of its lineage counted
+ * in full (so the sum over live snapshots overstates what they hold together). */
 size_t cdns_snapshot_records(const cdns_snapshot_t *s);
 size_t cdns_snapshot_memory(const cdns_snapshot_t *s);
 /* Number of nodes (owners and empty non-terminals), for the same uses. */
 size_t cdns_snapshot_nodes(const cdns_snapshot_t *s);
-/* Frees a snapshot (NULL is a no-op). Only after no reader can still hold it. */
+/* Frees a snapshot (NULL is a no-op). Only after no reader can still hold it. Snapshots that
+ * share parts (an update and its base) may be freed in any order, on any threads. */
 void cdns_snapshot_free(cdns_snapshot_t *s);
 
 /* ----------------------------------------------------------------- builder */
 typedef struct cdns_builder cdns_builder_t;
 
 cdns_builder_t *cdns_builder_new(void);
+/* A builder deriving a new snapshot from base (NULL if base is NULL or memory runs out). Every
+ * name given to it through add, add_name or remove ("touched") ends up with exactly the
+ * records added for it here, as in a full build; every other name keeps base's records. A
+ * touched name left with no records and no add_name goes away, unless a name below it still
+ * exists (then it stays an empty non-terminal); empty non-terminals appear and go as names
+ * below them do. The result answers exactly like a full build of the same final content.
+ * Zones are base's (cdns_builder_zone is CDNS_EINVAL). base must stay valid until commit or
+ * free, and is never modified: readers may use it meanwhile. Commit costs about what the
+ * touched names hold when base is the newest snapshot derived from its full build (its
+ * lineage); from an older one, or once enough garbage has gathered, it lays everything out
+ * afresh (a full build's cost, same result). Commits of one lineage must not run at once. */
+cdns_builder_t *cdns_builder_update(const cdns_snapshot_t *base);
 /* Declares a zone apex (lowercase wire). Zones must be declared before names under them. */
 int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex);
 /* Adds one record. owner is lowercase wire and must lie in a declared zone (else CDNS_ERANGE;
@@ -85,8 +111,11 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
                      uint16_t rdlen);
 /* Makes a name exist with no records (answers NODATA rather than NXDOMAIN). */
 int cdns_builder_add_name(cdns_builder_t *b, const uint8_t *owner);
+/* Update builders only (else CDNS_EINVAL): touches owner without adding anything, so that
+ * unless records or add_name come for it too, it loses base's records and goes away. */
+int cdns_builder_remove(cdns_builder_t *b, const uint8_t *owner);
 /* Freezes everything into a snapshot (resolving rdata targets) and frees the builder, whether
- * it succeeds or not. */
+ * it succeeds or not. An update builder's snapshot is a new one; its base stays as it was. */
 int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out);
 void cdns_builder_free(cdns_builder_t *b);
 

@@ -787,12 +787,13 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
     if (!rs->targets)
         return;
     for (uint16_t i = 0; i < rs->count; i++) {
-        const cdns_node_t *t = rs->targets[i];
+        const cdns_node_t *t = cdns_snapshot_target(a->s, rs, i);
         if (!t)
             continue;
+        /* Targets are node indices: equal indices, same name. */
         bool seen = false;
         for (uint16_t j = 0; j < i && !seen; j++)
-            seen = rs->targets[j] == t;
+            seen = rs->targets[j] == rs->targets[i];
         if (seen)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};

@@ -3,8 +3,8 @@
  *
  * Runs on worker threads against a published snapshot, with no lock and no allocation: every
  * RRset is already wire rdata and every name it needs next (CNAME, SRV, MX, NS targets) is
- * already resolved to a node, so an answer is a few hash probes plus copies into the caller's
- * message. Nothing here keeps a pointer past the call.
+ * already resolved to a node index (cdns_store__target), so an answer is a few hash probes plus
+ * copies into the caller's message. Nothing here keeps a pointer past the call.
  *
  * Truncation follows RFC 2181 §9: an ANSWER or AUTHORITY RRset is written whole or not at all
  * and a missing one sets TC; ADDITIONAL data that does not fit is dropped without TC.
@@ -135,18 +135,19 @@ void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t 
 
 /* A and AAAA of the in-snapshot targets of an SRV, MX or NS RRset, into ADDITIONAL. What does
  * not fit is left out and TC keeps the value it had (RFC 2181 §9). */
-static void put_additional(cdns_msg_t *m, const cdns_rrset_t *rs)
+static void put_additional(const cdns_snapshot_t *s, cdns_msg_t *m, const cdns_rrset_t *rs)
 {
     if (!rs->targets || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
         return;
     bool was_truncated = m->truncated;
     for (uint16_t i = 0; i < rs->count; i++) {
-        const cdns_node_t *t = rs->targets[i];
+        const cdns_node_t *t = cdns_store__target(s, rs, i);
         if (!t)
             continue;
+        /* One index, one name: equal indices are the duplicates. */
         bool dup = false;
         for (uint16_t j = 0; j < i && !dup; j++)
-            dup = rs->targets[j] == t;
+            dup = rs->targets[j] == rs->targets[i];
         if (dup)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
@@ -200,14 +201,15 @@ static const cdns_node_t *wildcard_of(const cdns_snapshot_t *s, const cdns_node_
     return cdns_store__lookup(s, w, len, cdns_dname_hash(w, len));
 }
 
-static void referral(cdns_msg_t *m, const cdns_node_t *cut, size_t cut_off, cdns_answer_info_t *info)
+static void referral(const cdns_snapshot_t *s, cdns_msg_t *m, const cdns_node_t *cut, size_t cut_off,
+                     cdns_answer_info_t *info)
 {
     /* Not authoritative below a cut: AA stays clear. */
     info->kind = CDNS_ANSWER_REFERRAL;
     const cdns_rrset_t *ns = cdns_node_rrset(cut, CDNS_T_NS);
     if (cdns_store_put_rrset(m, CDNS_SEC_AUTHORITY, (uint16_t)(CDNS_MSG_QNAME_OFF + cut_off), NULL, ns) != CDNS_OK)
         return;
-    put_additional(m, ns);
+    put_additional(s, m, ns);
 }
 
 static void negative(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
@@ -236,7 +238,8 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
         /* A CNAME RRset has one record; should a builder have given it more, the first wins. */
         const uint8_t *tname = cname->rdata + 2;
         size_t tlen = get16(cname->rdata);
-        const cdns_node_t *t = cname->targets[0];
+        const cdns_node_t *const t0 = cdns_store__target(s, cname, 0);
+        const cdns_node_t *t = t0;
         size_t ce_off = 0;
         const cdns_node_t *ce = t ? t : cdns_store__closest(s, tname, tlen, &ce_off);
         if (!ce) {
@@ -260,7 +263,7 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
             return;
         seen[nseen++] = t;
         /* A name synthesized from a wildcard (RFC 4592) keeps the name that was asked for. */
-        const uint8_t *tname_owner = cname->targets[0] ? t->name : tname;
+        const uint8_t *tname_owner = t0 ? t->name : tname;
         const cdns_rrset_t *rs = cdns_node_rrset(t, q->qtype);
         if (rs) {
             if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, 0, tname_owner, rs) == CDNS_OK)
@@ -309,7 +312,7 @@ void cdns_store_answer_opts(const cdns_snapshot_t *s, const cdns_query_t *q, cdn
     if ((opts & CDNS_STORE_AUTH_NS) && info->kind == CDNS_ANSWER_DATA && !apex_ns)
         put_auth_ns(info->zone, q, m);
     if (extra)
-        put_additional(m, extra);
+        put_additional(s, m, extra);
 }
 
 static void answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m, cdns_answer_info_t *info,
@@ -331,7 +334,7 @@ static void answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *
     size_t cut_off;
     const cdns_node_t *cut = find_cut(s, q->qname_lower, q->qname_len, n, off, z, &cut_off);
     if (cut) {
-        referral(m, cut, cut_off, info);
+        referral(s, m, cut, cut_off, info);
         return;
     }
     m->flags |= CDNS_F_AA;

@@ -4,7 +4,9 @@
  * The builder is owned by the thread that created it (the main thread, which also owns the
  * Kubernetes index); nothing here is shared. It keeps names in one growable byte buffer, nodes
  * and records in growable arrays and an open-addressing name table; commit sorts the records,
- * drops duplicates and lays the snapshot out in one allocation, then frees the builder.
+ * drops duplicates and lays the snapshot out (store_int.h: pages of nodes, one chunk for names,
+ * RRsets and rdata, the name table), then frees the builder. An update builder collects the
+ * same way, only the names it is given (no zones, no empty non-terminals); update.c commits it.
  *
  * Why a hash table and not the tree over reversed labels that DESIGN.md §1 describes: nearly
  * every query the store sees is an exact-name lookup (a service, an SRV name, a pod address),
@@ -18,43 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store_int.h"
+#include "store/builder_int.h"
 
-#define BN_APEX 0x1u
+#define BN_APEX CDNS_STORE__BN_APEX
+#define BN_EXPLICIT CDNS_STORE__BN_EXPLICIT
+#define BN_DEAD CDNS_STORE__BN_DEAD
+#define BN_TOUCHED CDNS_STORE__BN_TOUCHED
 
-/* A name being built. Names of empty non-terminals point into their descendant's copy. */
-typedef struct bnode {
-    uint32_t name_off; /* into b->names */
-    uint32_t hash;     /* cdns_dname_hash of the name */
-    uint16_t zone;     /* index into b->zones: the deepest zone holding the name */
-    uint8_t name_len;
-    uint8_t labels;
-    uint8_t flags; /* BN_* */
-} bnode_t;
-
-/* One record as added (duplicates included until commit). */
-typedef struct brec {
-    uint32_t node; /* index into b->nodes */
-    uint32_t ttl_s;
-    uint32_t rdata_off; /* into b->rdata */
-    uint16_t type;
-    uint16_t rdlen;
-} brec_t;
-
-struct cdns_builder {
-    uint8_t *names;
-    size_t names_len, names_cap;
-    bnode_t *nodes;
-    size_t nnodes, nodes_cap;
-    uint64_t *table; /* hash << 32 | node index + 1, 0 = empty; linear probing */
-    size_t table_slots;
-    brec_t *recs;
-    size_t nrecs, recs_cap;
-    uint8_t *rdata;
-    size_t rdata_len, rdata_cap;
-    uint32_t *zones; /* apex node index per zone */
-    size_t nzones, zones_cap;
-};
+typedef cdns_store__bnode_t bnode_t;
+typedef cdns_store__brec_t brec_t;
 
 /* Grows *p (an array of elem-sized items with *cap of them) to hold at least need items. */
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -116,8 +90,7 @@ static void lower_name(uint8_t *p)
     }
 }
 
-/* Offset of the name inside rdata of a type that names another owner, or -1. */
-static int target_offset(uint16_t type)
+int cdns_store__target_offset(uint16_t type)
 {
     switch (type) {
     case CDNS_T_CNAME:
@@ -133,7 +106,7 @@ static int target_offset(uint16_t type)
     }
 }
 
-static int64_t find_node(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash)
+int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash)
 {
     if (!b->table_slots)
         return -1;
@@ -191,6 +164,8 @@ static uint32_t push_node(cdns_builder_t *b, uint32_t name_off, size_t len, uint
     n->name_len = (uint8_t)len;
     n->labels = (uint8_t)labels;
     n->flags = 0;
+    n->children = 0;
+    n->idx = CDNS_STORE__NONE;
     table_put(b->table, b->table_slots, hash, idx);
     return idx;
 }
@@ -208,6 +183,28 @@ static int reserve_nodes(cdns_builder_t *b, size_t extra, size_t bytes)
     return rc;
 }
 
+int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint32_t hash, int labels, uint16_t zone,
+                          uint32_t *out)
+{
+    int rc = reserve_nodes(b, 1, 0);
+    if (rc == CDNS_OK)
+        *out = push_node(b, name_off, len, hash, labels, zone);
+    return rc;
+}
+
+int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *off)
+{
+    if (b->names_len + len > UINT32_MAX)
+        return CDNS_ERANGE;
+    int rc = grow((void **)&b->names, &b->names_cap, b->names_len + len, 1);
+    if (rc != CDNS_OK)
+        return rc;
+    *off = (uint32_t)b->names_len;
+    memcpy(b->names + b->names_len, name, len);
+    b->names_len += len;
+    return CDNS_OK;
+}
+
 /* Label offsets of a validated name, root label included last; returns the count. */
 static int label_offsets(const uint8_t *name, uint8_t offs[128])
 {
@@ -221,13 +218,39 @@ static int label_offsets(const uint8_t *name, uint8_t offs[128])
     }
 }
 
+/* The node of a name given to an update builder: only the names given are kept (commit works
+ * out the empty non-terminals against the base), each in the deepest zone of the base. */
+static int touch(cdns_builder_t *b, const uint8_t *name, size_t len, int labels, uint32_t *out)
+{
+    uint32_t h = cdns_dname_hash(name, len);
+    int64_t found = cdns_store__find_bnode(b, name, len, h);
+    if (found < 0) {
+        int z = cdns_store__zone_of(b->base, name, len);
+        if (z < 0)
+            return CDNS_ERANGE;
+        int rc = reserve_nodes(b, 1, len);
+        if (rc != CDNS_OK)
+            return rc;
+        uint32_t off = (uint32_t)b->names_len;
+        memcpy(b->names + off, name, len);
+        b->names_len += len;
+        found = push_node(b, off, len, h, labels, (uint16_t)z);
+    }
+    b->nodes[found].flags |= BN_TOUCHED;
+    *out = (uint32_t)found;
+    return CDNS_OK;
+}
+
 /* Finds or creates the node of a lowercase name lying in a declared zone, creating the empty
  * non-terminals between it and the closest existing ancestor, which decides its zone (apexes
- * are always nodes, so the first ancestor found lies in the deepest zone holding the name). */
+ * are always nodes, so the first ancestor found lies in the deepest zone holding the name).
+ * Each node made counts as a live child of the one above it. */
 static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels, uint32_t *out)
 {
+    if (b->base)
+        return touch(b, name, len, labels, out);
     uint32_t h0 = cdns_dname_hash(name, len);
-    int64_t found = find_node(b, name, len, h0);
+    int64_t found = cdns_store__find_bnode(b, name, len, h0);
     if (found >= 0) {
         *out = (uint32_t)found;
         return CDNS_OK;
@@ -240,7 +263,7 @@ static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels
     found = -1;
     for (k = 1; k < n; k++) {
         hashes[k] = cdns_dname_hash(name + offs[k], len - offs[k]);
-        found = find_node(b, name + offs[k], len - offs[k], hashes[k]);
+        found = cdns_store__find_bnode(b, name + offs[k], len - offs[k], hashes[k]);
         if (found >= 0)
             break;
     }
@@ -255,7 +278,8 @@ static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels
     b->names_len += len;
     *out = push_node(b, base, len, h0, labels, zone);
     for (int i = 1; i < k; i++)
-        push_node(b, base + offs[i], len - offs[i], hashes[i], labels - i, zone);
+        b->nodes[push_node(b, base + offs[i], len - offs[i], hashes[i], labels - i, zone)].children = 1;
+    b->nodes[found].children++;
     return CDNS_OK;
 }
 
@@ -278,6 +302,16 @@ cdns_builder_t *cdns_builder_new(void)
     return calloc(1, sizeof(cdns_builder_t));
 }
 
+cdns_builder_t *cdns_builder_update(const cdns_snapshot_t *base)
+{
+    if (!base)
+        return NULL;
+    cdns_builder_t *b = calloc(1, sizeof(cdns_builder_t));
+    if (b)
+        b->base = base;
+    return b;
+}
+
 void cdns_builder_free(cdns_builder_t *b)
 {
     if (!b)
@@ -296,11 +330,13 @@ int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex)
     uint8_t name[CDNS_DNAME_MAX];
     size_t len;
     int labels;
+    if (!b || b->base)
+        return CDNS_EINVAL; /* an update keeps its base's zones */
     int rc = take_name(apex, name, &len, &labels);
     if (rc != CDNS_OK)
         return rc;
     uint32_t h = cdns_dname_hash(name, len);
-    int64_t found = find_node(b, name, len, h);
+    int64_t found = cdns_store__find_bnode(b, name, len, h);
     if (found >= 0) {
         /* Declaring a zone twice is harmless; declaring one where names already exist would
          * leave the names below it in the parent zone, so the contract forbids it. */
@@ -333,7 +369,24 @@ int cdns_builder_add_name(cdns_builder_t *b, const uint8_t *owner)
     if (rc != CDNS_OK)
         return rc;
     uint32_t idx;
-    return intern(b, name, len, labels, &idx);
+    rc = intern(b, name, len, labels, &idx);
+    if (rc == CDNS_OK)
+        b->nodes[idx].flags |= BN_EXPLICIT;
+    return rc;
+}
+
+int cdns_builder_remove(cdns_builder_t *b, const uint8_t *owner)
+{
+    uint8_t name[CDNS_DNAME_MAX];
+    size_t len;
+    int labels;
+    if (!b || !b->base)
+        return CDNS_EINVAL;
+    int rc = take_name(owner, name, &len, &labels);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t idx;
+    return touch(b, name, len, labels, &idx);
 }
 
 /* Checks the names inside rdata of the types whose rdata we interpret. */
@@ -354,7 +407,7 @@ static int check_rdata(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
     default:
         break;
     }
-    int off = target_offset(type);
+    int off = cdns_store__target_offset(type);
     if (off < 0)
         return CDNS_OK;
     if (rdlen <= off)
@@ -400,7 +453,7 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
         memcpy(b->rdata + b->rdata_len, rdata, rdlen);
     /* The contract keeps names inside rdata lowercase: targets are looked up by them. */
     uint8_t *copy = b->rdata + b->rdata_len;
-    int toff = target_offset(type);
+    int toff = cdns_store__target_offset(type);
     if (toff >= 0) {
         lower_name(copy + toff);
     } else if (type == CDNS_T_SOA) {
@@ -480,8 +533,65 @@ static bool same_rrset(const brec_t *a, const brec_t *b)
     return a->node == b->node && a->type == b->type;
 }
 
+int cdns_store__cmp_rec(const brec_t *a, const brec_t *b, const uint8_t *rdata)
+{
+    return cmp_rec(a, b, (void *)rdata);
+}
+
+int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
+{
+    int rc = sort_records(b);
+    if (rc != CDNS_OK)
+        return rc;
+    size_t w = 0, run = 0;
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < b->nrecs; i++) {
+        brec_t *r = &b->recs[i];
+        if (w > 0 && cmp_rec(&b->recs[w - 1], r, b->rdata) == 0) {
+            if (r->ttl_s < b->recs[w - 1].ttl_s)
+                b->recs[w - 1].ttl_s = r->ttl_s;
+            continue;
+        }
+        if (w == 0 || !same_rrset(&b->recs[w - 1], r)) {
+            c->nrrsets++;
+            run = 0;
+        }
+        if (++run > UINT16_MAX)
+            return CDNS_ERANGE; /* an RRset's count is 16 bits on the wire */
+        if (cdns_store__target_offset(r->type) >= 0)
+            c->ntargets++;
+        c->rdata_bytes += 2 + (size_t)r->rdlen;
+        b->recs[w++] = *r;
+    }
+    b->nrecs = c->nrecs = w;
+    return CDNS_OK;
+}
+
+void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const brec_t *recs, size_t n, uint8_t **rdp)
+{
+    uint8_t *p = *rdp;
+    rs->type = recs[0].type;
+    rs->count = (uint16_t)n;
+    rs->ttl_s = UINT32_MAX;
+    rs->rdata = p;
+    rs->targets = NULL;
+    for (size_t m = 0; m < n; m++) {
+        const brec_t *r = &recs[m];
+        if (r->ttl_s < rs->ttl_s)
+            rs->ttl_s = r->ttl_s;
+        p[0] = (uint8_t)(r->rdlen >> 8);
+        p[1] = (uint8_t)r->rdlen;
+        if (r->rdlen)
+            memcpy(p + 2, b->rdata + r->rdata_off, r->rdlen);
+        p += 2 + (size_t)r->rdlen;
+    }
+    rs->rdata_len = (uint32_t)(p - rs->rdata);
+    *rdp = p;
+}
+
 /* Makes the names between each apex and the zone enclosing it exist, so that a query for such
- * a name (in the parent zone) is NODATA, not NXDOMAIN. */
+ * a name (in the parent zone) is NODATA, not NXDOMAIN; the apex is a live child of the name
+ * above it. */
 static int link_apexes(cdns_builder_t *b)
 {
     for (size_t z = 0; z < b->nzones; z++) {
@@ -496,8 +606,50 @@ static int link_apexes(cdns_builder_t *b)
         /* intern() fails with ERANGE when no zone encloses the name: then nothing is needed. */
         uint32_t idx;
         int rc = intern(b, name + off, len - off, labels, &idx);
-        if (rc != CDNS_OK && rc != CDNS_ERANGE)
+        if (rc == CDNS_OK)
+            b->nodes[idx].children++;
+        else if (rc != CDNS_ERANGE)
             return rc;
+    }
+    return CDNS_OK;
+}
+
+/* Gives every target name that lies in a zone but is no node a dead placeholder node, so that
+ * an update adding the name later gives old RRsets pointing at it their target (store_int.h).
+ * Until then the placeholder answers as a missing name. Returns how many were made. */
+static int add_placeholders(cdns_builder_t *b, size_t *made)
+{
+    *made = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        const brec_t *r = &b->recs[i];
+        int toff = cdns_store__target_offset(r->type);
+        if (toff < 0)
+            continue;
+        const uint8_t *tn = b->rdata + r->rdata_off + toff;
+        size_t tl = r->rdlen - (size_t)toff;
+        uint32_t h = cdns_dname_hash(tn, tl);
+        if (cdns_store__find_bnode(b, tn, tl, h) >= 0)
+            continue;
+        /* Every node lies in a zone and every apex is a node: a name is in a zone exactly when
+         * one of its suffixes is a node. */
+        int64_t anc = -1;
+        int labels = 0;
+        for (size_t pos = 0; tn[pos] != 0;) {
+            pos += (size_t)tn[pos] + 1;
+            labels++;
+            if (anc < 0)
+                anc = cdns_store__find_bnode(b, tn + pos, tl - pos, cdns_dname_hash(tn + pos, tl - pos));
+        }
+        if (anc < 0)
+            continue;
+        uint32_t off, idx;
+        int rc = cdns_store__add_name_bytes(b, tn, tl, &off);
+        if (rc == CDNS_OK)
+            rc = cdns_store__add_bnode(b, off, tl, h, labels, b->nodes[anc].zone, &idx);
+        if (rc != CDNS_OK)
+            return rc;
+        b->nodes[idx].flags |= BN_DEAD;
+        (*made)++;
     }
     return CDNS_OK;
 }
@@ -547,7 +699,7 @@ static int place_names(const cdns_builder_t *b, uint32_t *pos, size_t *total)
         while (name[off]) {
             off += (size_t)name[off] + 1;
             size_t l = nd->name_len - off;
-            int64_t a = find_node(b, name + off, l, cdns_dname_hash(name + off, l));
+            int64_t a = cdns_store__find_bnode(b, name + off, l, cdns_dname_hash(name + off, l));
             if (a < 0)
                 continue; /* above every zone, or between a nested apex and nothing */
             if (pos[a] != UINT32_MAX)
@@ -561,46 +713,46 @@ static int place_names(const cdns_builder_t *b, uint32_t *pos, size_t *total)
     return CDNS_OK;
 }
 
-int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
+void cdns_store__fill_zones(cdns_snapshot_t *s)
+{
+    for (unsigned z = 0; z < s->nzones; z++) {
+        cdns_zone_t *zone = &s->zones[z];
+        const cdns_node_t *apex = cdns_store__node(s, s->zone_apex[z]);
+        zone->apex = apex->name;
+        zone->apex_len = apex->name_len;
+        zone->apex_labels = apex->labels;
+        zone->apex_node = apex;
+        zone->soa = cdns_node_rrset(apex, CDNS_T_SOA);
+        zone->neg_ttl_s = 0;
+        if (zone->soa) {
+            /* SOA MINIMUM is the last four octets of the first record (RFC 2308 §5). */
+            const uint8_t *rd = zone->soa->rdata;
+            size_t rdlen = (size_t)rd[0] << 8 | rd[1];
+            uint32_t minimum = get_u32(rd + 2 + rdlen - 4);
+            zone->neg_ttl_s = minimum < zone->soa->ttl_s ? minimum : zone->soa->ttl_s;
+        }
+    }
+}
+
+/* Commit of a full build: a fresh lineage (table, chunk 0, pages) holding everything. */
+static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
 {
     int rc = CDNS_OK;
     uint32_t *pos = NULL;
     cdns_snapshot_t *s = NULL;
-    if (!b || !out) {
-        rc = CDNS_EINVAL;
-        goto fail;
-    }
-    *out = NULL;
     rc = link_apexes(b);
     if (rc != CDNS_OK)
         goto fail;
 
     /* Sort, drop duplicates (keeping the smaller TTL), count what the layout needs. */
-    rc = sort_records(b);
+    cdns_store__counts_t cnt;
+    rc = cdns_store__sort_dedup(b, &cnt);
     if (rc != CDNS_OK)
         goto fail;
-    size_t w = 0, nrrsets = 0, ntargets = 0, rdata_bytes = 0, run = 0;
-    for (size_t i = 0; i < b->nrecs; i++) {
-        brec_t *r = &b->recs[i];
-        if (w > 0 && cmp_rec(&b->recs[w - 1], r, b->rdata) == 0) {
-            if (r->ttl_s < b->recs[w - 1].ttl_s)
-                b->recs[w - 1].ttl_s = r->ttl_s;
-            continue;
-        }
-        if (w == 0 || !same_rrset(&b->recs[w - 1], r)) {
-            nrrsets++;
-            run = 0;
-        }
-        if (++run > UINT16_MAX) {
-            rc = CDNS_ERANGE; /* an RRset's count is 16 bits on the wire */
-            goto fail;
-        }
-        if (target_offset(r->type) >= 0)
-            ntargets++;
-        rdata_bytes += 2 + (size_t)r->rdlen;
-        b->recs[w++] = *r;
-    }
-    size_t nrecs = w;
+    size_t nplaceholders;
+    rc = add_placeholders(b, &nplaceholders);
+    if (rc != CDNS_OK)
+        goto fail;
 
     size_t nnodes = b->nnodes;
     pos = malloc((nnodes ? nnodes : 1) * sizeof(*pos));
@@ -613,59 +765,114 @@ int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     if (rc != CDNS_OK)
         goto fail;
 
-    /* Load at most 0.6: the tags keep probes past foreign entries cheap, and any size works
-     * since slots are picked by multiply-shift, not by a power-of-two mask. */
-    size_t slots = nnodes + nnodes * 2 / 3 + 8;
+    /* Load at most 1/2 after a full build: updates add entries until 0.7 (update.c), and the
+     * tags keep probes past foreign entries cheap. Any size works since slots are picked by
+     * multiply-shift, not by a power-of-two mask. */
+    size_t slots = 2 * nnodes + 64;
+    size_t npages = (nnodes + CDNS_STORE__PAGE_NODES - 1) / CDNS_STORE__PAGE_NODES;
+    uint32_t max_nodes = cdns_store__max_nodes((uint32_t)slots);
+    size_t dir_pages = cdns_store__dir_pages(max_nodes);
 
-    /* One block: zones | nodes | rrsets | targets | table | zone_deleg | names | rdata. */
-    size_t o_zones = 0;
-    size_t o_nodes = align8(o_zones + b->nzones * sizeof(cdns_zone_t));
-    size_t o_rrsets = align8(o_nodes + nnodes * sizeof(cdns_node_t));
-    size_t o_targets = align8(o_rrsets + nrrsets * sizeof(cdns_rrset_t));
-    size_t o_table = align8(o_targets + ntargets * sizeof(cdns_node_t *));
-    size_t o_deleg = o_table + slots * sizeof(uint32_t);
-    size_t o_names = o_deleg + b->nzones;
+    /* The chunk: header | rrsets | targets | names | rdata. */
+    size_t o_rrsets = align8(sizeof(cdns_store__chunk_t));
+    size_t o_targets = align8(o_rrsets + cnt.nrrsets * sizeof(cdns_rrset_t));
+    size_t o_names = o_targets + cnt.ntargets * sizeof(uint32_t);
     size_t o_rdata = o_names + names_bytes;
-    size_t total = o_rdata + rdata_bytes;
+    size_t chunk_bytes = o_rdata + cnt.rdata_bytes;
+    /* The snapshot's own block: zones | pages | chunk list | zone_deleg | zone_apex. */
+    size_t o_pages = align8(b->nzones * sizeof(cdns_zone_t));
+    size_t o_chunks = o_pages + dir_pages * sizeof(cdns_store__page_t *);
+    size_t o_deleg = o_chunks + sizeof(cdns_store__chunkref_t);
+    size_t o_apex = o_deleg + b->nzones * sizeof(uint32_t);
+    size_t own_bytes = o_apex + b->nzones * sizeof(uint32_t);
 
     s = calloc(1, sizeof(*s));
-    if (!s) {
+    uint8_t *own = s ? calloc(1, own_bytes) : NULL;
+    if (!own) {
         rc = CDNS_ENOMEM;
         goto fail;
     }
-    uint8_t *blk = calloc(1, total ? total : 1);
-    if (!blk) {
-        rc = CDNS_ENOMEM;
-        goto fail;
-    }
-    s->block = blk;
-    s->memory = total + sizeof(*s);
-    s->zones = (cdns_zone_t *)(blk + o_zones);
+    s->block = own;
+    s->zones = (cdns_zone_t *)own;
     s->nzones = (unsigned)b->nzones;
-    s->nodes = (cdns_node_t *)(blk + o_nodes);
-    s->nnodes = (uint32_t)nnodes;
-    s->table = (uint32_t *)(blk + o_table);
+    s->pages = (cdns_store__page_t **)(own + o_pages);
+    s->chunks = (cdns_store__chunkref_t *)(own + o_chunks);
+    s->zone_deleg = (uint32_t *)(own + o_deleg);
+    s->zone_apex = (uint32_t *)(own + o_apex);
+    s->gen = cdns_store__next_gen();
+    s->tab = calloc(1, sizeof(cdns_store__table_t) + slots * sizeof(atomic_uint));
+    if (!s->tab) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    atomic_init(&s->tab->refs, 1);
+    s->tab->slots = (uint32_t)slots;
+    s->tab->used = (uint32_t)nnodes;
+    s->tab->max_nodes = max_nodes;
+    s->tab->next_id = 1;
+    s->tab->head = s->gen;
+    s->table = s->tab->slot;
     s->table_slots = (uint32_t)slots;
-    s->zone_deleg = blk + o_deleg;
-    s->nrecords = nrecs;
-    cdns_rrset_t *rrsets = (cdns_rrset_t *)(blk + o_rrsets);
-    const cdns_node_t **targets = (const cdns_node_t **)(blk + o_targets);
-    uint8_t *names = blk + o_names;
-    uint8_t *rdp = blk + o_rdata;
+    cdns_store__chunk_t *chunk = calloc(1, chunk_bytes);
+    if (!chunk) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    atomic_init(&chunk->refs, 1);
+    chunk->id = 0;
+    chunk->nodes = (uint32_t)nnodes;
+    chunk->bytes = chunk_bytes;
+    s->chunks[0].chunk = chunk;
+    s->chunks[0].nodes = (uint32_t)nnodes;
+    s->nchunks = 1;
+    for (size_t i = 0; i < npages; i++) {
+        /* calloc: the slots past the last node of the last page stay zero and unread. */
+        cdns_store__page_t *pg = calloc(1, sizeof(*pg));
+        if (!pg) {
+            rc = CDNS_ENOMEM;
+            goto fail;
+        }
+        atomic_init(&pg->refs, 1);
+        pg->gen = s->gen;
+        s->pages[s->npages++] = pg;
+    }
+    s->dir_pages = (uint32_t)dir_pages;
+    for (size_t i = npages; i < dir_pages; i++)
+        s->pages[i] = &cdns_store__empty_page;
+    s->nnodes = (uint32_t)nnodes;
+    s->nlive = (uint32_t)(nnodes - nplaceholders);
+    s->ndead = s->dead_floor = (uint32_t)nplaceholders;
+    s->nrecords = cnt.nrecs;
+    uint8_t *base = (uint8_t *)chunk;
+    cdns_rrset_t *rrsets = (cdns_rrset_t *)(base + o_rrsets);
+    uint32_t *targets = (uint32_t *)(base + o_targets);
+    uint8_t *names = base + o_names;
+    uint8_t *rdp = base + o_rdata;
 
     /* Nodes, names and the table. */
     for (size_t i = 0; i < nnodes; i++) {
         const bnode_t *bn = &b->nodes[i];
-        cdns_node_t *n = &s->nodes[i];
+        cdns_node_t *n = cdns_store__node(s, (uint32_t)i);
+        cdns_store__meta_t *meta = cdns_store__meta(s, (uint32_t)i);
         n->name = names + pos[i];
         n->name_len = bn->name_len;
         n->labels = bn->labels;
         n->zone = bn->zone;
         n->flags = (bn->flags & BN_APEX) ? CDNS_NODE_APEX : 0;
+        meta->children = bn->children;
+        meta->chunk = 0;
+        meta->flags = (bn->flags & BN_EXPLICIT) ? CDNS_STORE__META_EXPLICIT : 0;
+        meta->name_len = bn->name_len;
+        if (bn->flags & BN_DEAD) {
+            n->flags = CDNS_STORE__NODE_DEAD;
+            n->name_len = 0; /* see CDNS_STORE__NODE_DEAD */
+        }
         uint32_t slot = cdns_store__slot(bn->hash, (uint32_t)slots);
-        while (s->table[slot])
+        while (atomic_load_explicit(&s->tab->slot[slot], memory_order_relaxed))
             slot = slot + 1 == slots ? 0 : slot + 1;
-        s->table[slot] = (CDNS_STORE__TAG(bn->hash) << CDNS_STORE__IDX_BITS) | (uint32_t)(i + 1);
+        atomic_store_explicit(&s->tab->slot[slot],
+                              (CDNS_STORE__TAG(bn->hash) << CDNS_STORE__IDX_BITS) | (uint32_t)(i + 1),
+                              memory_order_relaxed);
     }
     /* Copy each name: ancestors get their bytes from their descendant's copy, which carries
      * the same octets at the same place, so writing every node's name is idempotent. */
@@ -674,12 +881,12 @@ int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
 
     /* RRsets, their rdata and targets, in record order (node, then type). */
     size_t k = 0, t = 0;
-    for (size_t i = 0; i < nrecs;) {
+    for (size_t i = 0; i < cnt.nrecs;) {
         size_t j = i + 1;
-        while (j < nrecs && same_rrset(&b->recs[i], &b->recs[j]))
+        while (j < cnt.nrecs && same_rrset(&b->recs[i], &b->recs[j]))
             j++;
         const brec_t *r0 = &b->recs[i];
-        cdns_node_t *n = &s->nodes[r0->node];
+        cdns_node_t *n = cdns_store__node(s, r0->node);
         cdns_rrset_t *rs = &rrsets[k++];
         if (!n->rrsets)
             n->rrsets = rs;
@@ -688,54 +895,29 @@ int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
             goto fail;
         }
         n->nrrsets++;
-        rs->type = r0->type;
-        rs->count = (uint16_t)(j - i);
-        rs->ttl_s = UINT32_MAX;
-        rs->rdata = rdp;
-        int toff = target_offset(r0->type);
-        if (toff >= 0)
+        cdns_store__fill_rrset(rs, b, r0, j - i, &rdp);
+        int toff = cdns_store__target_offset(r0->type);
+        if (toff >= 0) {
             rs->targets = &targets[t];
-        for (size_t m = i; m < j; m++) {
-            const brec_t *r = &b->recs[m];
-            if (r->ttl_s < rs->ttl_s)
-                rs->ttl_s = r->ttl_s;
-            const uint8_t *src = b->rdata + r->rdata_off;
-            rdp[0] = (uint8_t)(r->rdlen >> 8);
-            rdp[1] = (uint8_t)r->rdlen;
-            memcpy(rdp + 2, src, r->rdlen);
-            rdp += 2 + (size_t)r->rdlen;
-            if (toff >= 0) {
-                const uint8_t *tn = src + toff;
+            for (size_t m = i; m < j; m++) {
+                const brec_t *r = &b->recs[m];
+                const uint8_t *tn = b->rdata + r->rdata_off + toff;
                 size_t tl = r->rdlen - (size_t)toff;
-                int64_t ti = find_node(b, tn, tl, cdns_dname_hash(tn, tl));
-                targets[t++] = ti >= 0 ? &s->nodes[ti] : NULL;
+                int64_t ti = cdns_store__find_bnode(b, tn, tl, cdns_dname_hash(tn, tl));
+                targets[t++] = ti >= 0 ? (uint32_t)ti : CDNS_STORE_NO_TARGET;
             }
         }
-        rs->rdata_len = (uint32_t)(rdp - rs->rdata);
         if (r0->type == CDNS_T_NS && !(n->flags & CDNS_NODE_APEX)) {
             n->flags |= CDNS_NODE_DELEGATION;
-            s->zone_deleg[n->zone] = 1;
+            s->zone_deleg[n->zone]++;
         }
         i = j;
     }
 
-    /* Zones. */
-    for (size_t z = 0; z < b->nzones; z++) {
-        cdns_zone_t *zone = &s->zones[z];
-        const cdns_node_t *apex = &s->nodes[b->zones[z]];
-        zone->apex = apex->name;
-        zone->apex_len = apex->name_len;
-        zone->apex_labels = apex->labels;
-        zone->apex_node = apex;
-        zone->soa = cdns_node_rrset(apex, CDNS_T_SOA);
-        if (zone->soa) {
-            /* SOA MINIMUM is the last four octets of the first record (RFC 2308 §5). */
-            const uint8_t *rd = zone->soa->rdata;
-            size_t rdlen = (size_t)rd[0] << 8 | rd[1];
-            uint32_t minimum = get_u32(rd + 2 + rdlen - 4);
-            zone->neg_ttl_s = minimum < zone->soa->ttl_s ? minimum : zone->soa->ttl_s;
-        }
-    }
+    for (size_t z = 0; z < b->nzones; z++)
+        s->zone_apex[z] = b->zones[z];
+    cdns_store__fill_zones(s);
+    s->memory = cdns_store__memory(s);
 
     free(pos);
     cdns_builder_free(b);
@@ -747,4 +929,14 @@ fail:
     cdns_snapshot_free(s);
     cdns_builder_free(b);
     return rc;
+}
+
+int cdns_builder_commit(cdns_builder_t *b, cdns_snapshot_t **out)
+{
+    if (!b || !out) {
+        cdns_builder_free(b);
+        return CDNS_EINVAL;
+    }
+    *out = NULL;
+    return b->base ? cdns_store__update_commit(b, out) : full_commit(b, out);
 }

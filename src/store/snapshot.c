@@ -3,34 +3,72 @@
  *
  * A snapshot never changes after commit, so every function here except cdns_snapshot_free may
  * run on any number of threads at once without locks, and none allocates. Returned pointers
- * live as long as the snapshot.
+ * live as long as the snapshot. Release drops the snapshot's references to the parts it shares
+ * with the other snapshots of its lineage (store_int.h); the last one out frees each part.
  *
  * Nodes sit in an open-addressing table keyed by the lowercase wire name rather than in the
  * tree over reversed labels of DESIGN.md §1: exact lookups, which are nearly all lookups, cost
  * one probe and usually one name comparison; the zone of a name and its closest encloser are
  * found by probing its label suffixes longest first, which is cheap for names of a few labels
- * and needs no ordered structure since the store serves no wildcards or NSEC chains. See the
- * head of builder.c for the layout.
+ * and needs no ordered structure since the store serves no NSEC chains. See the head of
+ * builder.c for the layout and of update.c for how updates share it.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
 
+cdns_store__page_t cdns_store__empty_page;
+
 const cdns_node_t *cdns_store__lookup(const cdns_snapshot_t *s, const uint8_t *lower, size_t len, uint32_t hash)
 {
     uint32_t tag = CDNS_STORE__TAG(hash);
     uint32_t slots = s->table_slots;
     for (uint32_t i = cdns_store__slot(hash, slots);; i = i + 1 == slots ? 0 : i + 1) {
-        uint32_t e = s->table[i];
+        uint32_t e = atomic_load_explicit(&s->table[i], memory_order_relaxed);
         if (!e)
             return NULL;
         if ((e >> CDNS_STORE__IDX_BITS) != tag)
             continue;
-        const cdns_node_t *n = &s->nodes[(e & CDNS_STORE__IDX_MASK) - 1];
+        /* Dead nodes, and indices that only newer snapshots of the lineage have, come with
+         * name_len 0 (store_int.h): they never match, with no test of their own. */
+        const cdns_node_t *n = cdns_store__node(s, (e & CDNS_STORE__IDX_MASK) - 1);
         if (n->name_len == len && memcmp(n->name, lower, len) == 0)
             return n;
     }
+}
+
+uint32_t cdns_store__find_index(const cdns_snapshot_t *s, const uint8_t *lower, size_t len, uint32_t hash)
+{
+    uint32_t tag = CDNS_STORE__TAG(hash);
+    uint32_t slots = s->table_slots;
+    for (uint32_t i = cdns_store__slot(hash, slots);; i = i + 1 == slots ? 0 : i + 1) {
+        uint32_t e = atomic_load_explicit(&s->table[i], memory_order_relaxed);
+        if (!e)
+            return CDNS_STORE__NONE;
+        if ((e >> CDNS_STORE__IDX_BITS) != tag)
+            continue;
+        uint32_t idx = (e & CDNS_STORE__IDX_MASK) - 1;
+        if (idx >= s->nnodes)
+            continue;
+        const cdns_node_t *n = cdns_store__node(s, idx);
+        if (cdns_store__meta(s, idx)->name_len == len && memcmp(n->name, lower, len) == 0)
+            return idx;
+    }
+}
+
+int cdns_store__zone_of(const cdns_snapshot_t *s, const uint8_t *lower, size_t len)
+{
+    /* Longest suffix first: the first apex met is the deepest zone. Zones are few. */
+    for (size_t pos = 0; pos < len;) {
+        for (unsigned z = 0; z < s->nzones; z++)
+            if (s->zones[z].apex_len == len - pos && memcmp(s->zones[z].apex, lower + pos, len - pos) == 0)
+                return (int)z;
+        if (lower[pos] == 0)
+            break;
+        pos += (size_t)lower[pos] + 1;
+    }
+    return -1;
 }
 
 const cdns_node_t *cdns_store__closest(const cdns_snapshot_t *s, const uint8_t *lower, size_t len, size_t *off)
@@ -82,6 +120,13 @@ const cdns_rrset_t *cdns_node_rrset(const cdns_node_t *n, uint16_t type)
     return NULL;
 }
 
+const cdns_node_t *cdns_snapshot_target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i)
+{
+    if (!s || !rs || !rs->targets || i >= rs->count)
+        return NULL;
+    return cdns_store__target(s, rs, i);
+}
+
 const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx)
 {
     return (s && idx < s->nzones) ? &s->zones[idx] : NULL;
@@ -99,7 +144,7 @@ size_t cdns_snapshot_records(const cdns_snapshot_t *s)
 
 size_t cdns_snapshot_nodes(const cdns_snapshot_t *s)
 {
-    return s ? s->nnodes : 0;
+    return s ? s->nlive : 0;
 }
 
 size_t cdns_snapshot_memory(const cdns_snapshot_t *s)
@@ -107,10 +152,54 @@ size_t cdns_snapshot_memory(const cdns_snapshot_t *s)
     return s ? s->memory : 0;
 }
 
+size_t cdns_store__memory(const cdns_snapshot_t *s)
+{
+    size_t m = sizeof(*s) + (size_t)s->npages * sizeof(cdns_store__page_t);
+    m += s->nzones * (sizeof(cdns_zone_t) + 2 * sizeof(uint32_t)) + s->nchunks * sizeof(cdns_store__chunkref_t);
+    m += s->dir_pages * sizeof(cdns_store__page_t *);
+    m += sizeof(cdns_store__table_t) + (size_t)s->table_slots * sizeof(atomic_uint);
+    for (uint32_t i = 0; i < s->nchunks; i++)
+        m += s->chunks[i].chunk->bytes;
+    return m;
+}
+
+uint64_t cdns_store__next_gen(void)
+{
+    static atomic_uint_fast64_t next = 1;
+    return atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+}
+
+/* The last snapshot to drop a part frees it; acq_rel so that whatever any snapshot's thread
+ * did with the part happens before the free. */
+void cdns_store__page_unref(cdns_store__page_t *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        free(p);
+}
+
+void cdns_store__chunk_unref(cdns_store__chunk_t *c)
+{
+    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        free(c);
+}
+
+void cdns_store__table_unref(cdns_store__table_t *t)
+{
+    if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        free(t);
+}
+
 void cdns_snapshot_free(cdns_snapshot_t *s)
 {
     if (!s)
         return;
+    if (s->pages)
+        for (uint32_t i = 0; i < s->npages; i++)
+            cdns_store__page_unref(s->pages[i]);
+    if (s->chunks)
+        for (uint32_t i = 0; i < s->nchunks; i++)
+            cdns_store__chunk_unref(s->chunks[i].chunk);
+    cdns_store__table_unref(s->tab);
     free(s->block);
     free(s);
 }

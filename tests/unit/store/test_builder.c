@@ -55,7 +55,7 @@ START_TEST(empty_non_terminals)
     /* SRV target resolved to the (empty) node of its name. */
     const cdns_rrset_t *srv = cdns_node_rrset(find(s, "_http._tcp.web.default.svc.cluster.local"), CDNS_T_SRV);
     ck_assert_ptr_nonnull(srv);
-    ck_assert_ptr_eq(srv->targets[0], find(s, "web.default.svc.cluster.local"));
+    ck_assert_ptr_eq(cdns_snapshot_target(s, srv, 0), find(s, "web.default.svc.cluster.local"));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -114,9 +114,11 @@ START_TEST(zone_info_and_flags)
     ck_assert_uint_eq(sub->nrrsets, 2);
     ck_assert_uint_eq(sub->rrsets[0].type, CDNS_T_A);
     ck_assert_uint_eq(sub->rrsets[1].type, CDNS_T_NS);
-    ck_assert_ptr_eq(cdns_node_rrset(sub, CDNS_T_NS)->targets[0], find(s, "ns1.sub.example.org"));
-    /* ns1.example.org does not exist: a NULL target. */
-    ck_assert_ptr_null(cdns_node_rrset(find(s, "example.org"), CDNS_T_NS)->targets[0]);
+    ck_assert_ptr_eq(cdns_snapshot_target(s, cdns_node_rrset(sub, CDNS_T_NS), 0), find(s, "ns1.sub.example.org"));
+    /* ns1.example.org does not exist: no target (a dead placeholder, not a node). */
+    ck_assert_ptr_null(cdns_snapshot_target(s, cdns_node_rrset(find(s, "example.org"), CDNS_T_NS), 0));
+    ck_assert_ptr_null(find(s, "ns1.example.org"));
+    ck_assert_uint_eq(cdns_snapshot_nodes(s), 4); /* two apexes, sub and ns1.sub: the placeholder is not counted */
     ck_assert_ptr_null(cdns_node_rrset(sub, CDNS_T_AAAA));
     cdns_snapshot_free(s);
 }
@@ -138,7 +140,7 @@ START_TEST(nested_zones_any_order)
     /* Names inside rdata are lowercased. */
     const cdns_rrset_t *ptr = cdns_node_rrset(find(s, "1.2.10.0.in-addr.arpa"), CDNS_T_PTR);
     ck_assert_mem_eq(ptr->rdata + 2, N("web.default.svc.cluster.local"), ptr->rdata_len - 2);
-    ck_assert_ptr_null(ptr->targets[0]);
+    ck_assert_ptr_null(cdns_snapshot_target(s, ptr, 0));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -197,8 +199,8 @@ START_TEST(large_build)
         const cdns_node_t *n = find(s, owner);
         ck_assert_ptr_nonnull(n);
         const cdns_rrset_t *rs = cdns_node_rrset(n, CDNS_T_SRV);
-        ck_assert_ptr_nonnull(rs->targets[0]);
-        ck_assert_ptr_nonnull(cdns_node_rrset(rs->targets[0], CDNS_T_A));
+        ck_assert_ptr_nonnull(cdns_snapshot_target(s, rs, 0));
+        ck_assert_ptr_nonnull(cdns_node_rrset(cdns_snapshot_target(s, rs, 0), CDNS_T_A));
         ck_assert_ptr_nonnull(find(s, owner + 11)); /* _tcp.svc-... */
     }
     cdns_snapshot_free(s);

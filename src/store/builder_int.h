@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* builder_int.h — the builder's state, shared by builder.c (collecting, full commit) and
+ * update.c (the commit of an update builder).
+ *
+ * Not part of the store's contract: only src/store/ includes it. A builder belongs to the
+ * thread that made it; nothing here is shared with readers.
+ */
+#ifndef CDNS_STORE_BUILDER_INT_H
+#define CDNS_STORE_BUILDER_INT_H
+
+#include "store/store_int.h"
+
+#define CDNS_STORE__BN_APEX 0x1u     /* a declared zone apex (full builds) */
+#define CDNS_STORE__BN_EXPLICIT 0x2u /* given to cdns_builder_add_name */
+#define CDNS_STORE__BN_DEAD 0x4u     /* a target's name that is no node: a dead placeholder */
+#define CDNS_STORE__BN_TOUCHED 0x8u  /* update builders: given by the caller (else made by commit) */
+
+/* A name being built. Names of empty non-terminals point into their descendant's copy. */
+typedef struct cdns_store__bnode {
+    uint32_t name_off; /* into b->names */
+    uint32_t hash;     /* cdns_dname_hash of the name */
+    uint32_t children; /* full builds: live nodes one label below */
+    uint32_t idx;      /* update builders: index of the node in the result, CDNS_STORE__NONE if none */
+    uint16_t zone;     /* index into the zones: the deepest zone holding the name */
+    uint8_t name_len;
+    uint8_t labels;
+    uint8_t flags; /* CDNS_STORE__BN_* */
+} cdns_store__bnode_t;
+
+/* One record as added (duplicates included until commit). */
+typedef struct cdns_store__brec {
+    uint32_t node; /* index into b->nodes */
+    uint32_t ttl_s;
+    uint32_t rdata_off; /* into b->rdata */
+    uint16_t type;
+    uint16_t rdlen;
+} cdns_store__brec_t;
+
+struct cdns_builder {
+    uint8_t *names;
+    size_t names_len, names_cap;
+    cdns_store__bnode_t *nodes;
+    size_t nnodes, nodes_cap;
+    uint64_t *table; /* hash << 32 | node index + 1, 0 = empty; linear probing */
+    size_t table_slots;
+    cdns_store__brec_t *recs;
+    size_t nrecs, recs_cap;
+    uint8_t *rdata;
+    size_t rdata_len, rdata_cap;
+    uint32_t *zones; /* full builds: apex node index per zone */
+    size_t nzones, zones_cap;
+    const cdns_snapshot_t *base; /* update builders: the snapshot the change applies to */
+};
+
+/* What the records of a builder need in a snapshot once sorted and deduplicated. */
+typedef struct cdns_store__counts {
+    size_t nrecs;       /* records left in b->recs */
+    size_t nrrsets;     /* RRsets they form */
+    size_t ntargets;    /* records of types naming another owner */
+    size_t rdata_bytes; /* rdata with the length prefixes */
+} cdns_store__counts_t;
+
+/* Offset of the name inside rdata of a type that names another owner, or -1. */
+int cdns_store__target_offset(uint16_t type);
+/* Index of the builder node of this name, or -1. */
+int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash);
+/* Appends a node for a name that is already in b->names at name_off (CDNS_ERANGE past the
+ * node cap, CDNS_ENOMEM). */
+int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint32_t hash, int labels, uint16_t zone,
+                          uint32_t *out);
+/* Copies name into b->names and returns its offset there in *off. */
+int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *off);
+/* Sorts the records (node, type, rdata) and drops duplicates, keeping the smallest TTL. */
+int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
+/* Compares two records as the sort does (0: duplicates). */
+int cdns_store__cmp_rec(const cdns_store__brec_t *a, const cdns_store__brec_t *b, const uint8_t *rdata);
+/* Fills rs (all but targets) from recs[0..n), the sorted records of one RRset, writing its
+ * rdata at *rdp, which it advances. */
+void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const cdns_store__brec_t *recs, size_t n,
+                            uint8_t **rdp);
+/* Points each zone of s at its apex node (s->zone_apex) and fills in its SOA fields. */
+void cdns_store__fill_zones(cdns_snapshot_t *s);
+/* The commit of an update builder (b->base set): frees b. */
+int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out);
+
+#endif
