@@ -76,7 +76,8 @@ out:
     return rc;
 }
 
-/* Reads, decodes and builds; on success publishes the new snapshot and keeps the new index. */
+/* Reads, decodes and builds; on success publishes the new snapshot (and keeps the new index
+ * when autopath may need it). */
 static int reload(cdns_kube_t *k, char *why, size_t whylen)
 {
     char *text = NULL;
@@ -117,7 +118,15 @@ static int reload(cdns_kube_t *k, char *why, size_t whylen)
         cdns_snapshot_free(old);
     }
     cdns_k8s_index_free(k->idx);
-    k->idx = idx;
+    /* The next change of the file is loaded whole, so the objects are needed after the build
+     * only by autopath, which reads the pods (and needs pods verified): about as much memory
+     * as the snapshot itself goes back otherwise. */
+    if (k->opts.pods == CDNS_K8S_PODS_VERIFIED) {
+        k->idx = idx;
+    } else {
+        k->idx = NULL;
+        cdns_k8s_index_free(idx);
+    }
     __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE); /* a loaded file is the whole cluster */
     give_back_heap();
     return CDNS_OK;
