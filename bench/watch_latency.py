@@ -11,7 +11,11 @@ cluster, the real clusterdns binary (`endpoint` + `pods verified`, so every kind
            delete, in turn), each timed from just before the API mutation to the first DNS answer
            that shows it: p50/p99/max. Each change waits for the previous one to show and for the
            debounce window to pass, so every change is its own snapshot build.
-  burst    100 services added in one API transaction: time until all answer (coalesced builds)
+  burst    100 services added in one API transaction: time until all answer (coalesced builds);
+           then 5,000 EndpointSlices changed in one transaction (all of them below 5,000): time
+           until the first and last answer and how many snapshot builds it took
+  builds   the server's own timing of its builds (clusterdns_kubernetes_snapshot_build_seconds):
+           count and mean of the updates (only what changed is rebuilt) and of the full builds
   build    the same changes against a second server with `debounce 0ms`: event-to-answer is then
            one full snapshot build plus ~3 ms of transport (measured at 20 services), the build
            time at that size
@@ -25,7 +29,10 @@ Not part of `make test` (timing never is). Loopback only; every process is stopp
     /usr/bin/python3 bench/watch_latency.py --sizes 1000,10000,100000 --markdown
 """
 import argparse
+import copy
 import json
+import re
+import urllib.request
 import os
 import random
 import signal
@@ -78,11 +85,12 @@ def generate(data_dir, services, pods_per_service, seed):
 class Server:
     def __init__(self, binary, workdir, url, port, extra):
         self.port = port
+        self.mport = free_port()
         cf = os.path.join(workdir, "Corefile")
         with open(cf, "w") as f:
-            f.write("cluster.local:%d in-addr.arpa:%d {\n    bind 127.0.0.1\n"
+            f.write("cluster.local:%d in-addr.arpa:%d {\n    bind 127.0.0.1\n    prometheus 127.0.0.1:%d\n"
                     "    kubernetes cluster.local in-addr.arpa {\n        endpoint %s\n        pods verified\n"
-                    "%s    }\n}\n" % (port, port, url, "".join("        %s\n" % e for e in extra)))
+                    "%s    }\n}\n" % (port, port, self.mport, url, "".join("        %s\n" % e for e in extra)))
         self.logpath = os.path.join(workdir, "clusterdns.log")
         logf = open(self.logpath, "w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
@@ -117,6 +125,16 @@ class Server:
     def log(self):
         with open(self.logpath, errors="replace") as f:
             return f.read()
+
+    def builds(self):
+        """{kind: (count, sum_seconds)} of clusterdns_kubernetes_snapshot_build_seconds."""
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mport, timeout=5).read().decode()
+        out = {}
+        for kind in ("full", "update"):
+            c = re.search(r'^clusterdns_kubernetes_snapshot_build_seconds_count\{kind="%s"\} (\S+)' % kind, text, re.M)
+            t = re.search(r'^clusterdns_kubernetes_snapshot_build_seconds_sum\{kind="%s"\} (\S+)' % kind, text, re.M)
+            out[kind] = (float(c.group(1)) if c else 0.0, float(t.group(1)) if t else 0.0)
+        return out
 
     def peak_rss_mb(self):
         try:
@@ -220,6 +238,16 @@ def run_size(args, services):
     # The objects the changes touch: a namespace and a headless service with one slice.
     objs["items"] += [fa.namespace(NS), fa.service(HEADLESS, NS),
                       fa.endpointslice(HEADLESS + "-0", NS, HEADLESS, ["10.191.0.1"])]
+    # The burst: up to 5,000 of the cluster's EndpointSlices, each given one new address.
+    burst = []
+    for o in objs["items"]:
+        if o["kind"] == "EndpointSlice" and o["metadata"].get("labels", {}).get("kubernetes.io/service-name") \
+                and o["metadata"]["namespace"] != NS and len(burst) < 5000:
+            o2 = copy.deepcopy(o)
+            j = len(burst)
+            o2["endpoints"] = [{"addresses": ["10.193.%d.%d" % (j // 250, j % 250 + 1)], "conditions": {"ready": True}}]
+            o2["metadata"].pop("resourceVersion", None)
+            burst.append(o2)
     fake = fa.FakeAPIServer(objects=objs, bookmark_interval=1.0, history=100000).start()
     del objs
     rng = random.Random(args.seed)
@@ -244,6 +272,30 @@ def run_size(args, services):
             srv.wait(svc_name("burst-99"), ("NOERROR", ["10.110.0.100"]), args.change_timeout)
             srv.wait(svc_name("burst-0"), ("NOERROR", ["10.110.0.1"]), args.change_timeout)
             row["burst100_ms"] = (time.monotonic() - t0) * 1000.0
+            # The big burst: every slice changed in one transaction; count the builds it took.
+            if burst:
+                time.sleep(0.5)
+                before = srv.builds()
+
+                def ep_name(o):
+                    ip = o["endpoints"][0]["addresses"][0]
+                    return ("%s.%s.%s.svc.cluster.local." % (ip.replace(".", "-"),
+                            o["metadata"]["labels"]["kubernetes.io/service-name"], o["metadata"]["namespace"]), ip)
+                t0 = time.monotonic()
+                fake.bulk([("update", o) for o in burst])
+                first, last = ep_name(burst[0]), ep_name(burst[-1])
+                srv.wait(first[0], ("NOERROR", [first[1]]), args.change_timeout)
+                row["burst_first_ms"] = (time.monotonic() - t0) * 1000.0
+                srv.wait(last[0], ("NOERROR", [last[1]]), args.change_timeout)
+                row["burst_last_ms"] = (time.monotonic() - t0) * 1000.0
+                time.sleep(0.5)
+                after = srv.builds()
+                row["burst_n"] = len(burst)
+                row["burst_builds"] = sum(after[k][0] - before[k][0] for k in after)
+            b = srv.builds()
+            row["updates"] = b["update"][0]
+            row["update_mean_ms"] = b["update"][1] / b["update"][0] * 1000.0 if b["update"][0] else float("nan")
+            row["full_mean_ms"] = b["full"][1] / b["full"][0] * 1000.0 if b["full"][0] else float("nan")
             row["rss_mb"] = srv.peak_rss_mb()
             # A forced relist of everything (history compacted, streams cut: 410 on resume).
             fake.add(fa.service("relist-marker", NS, cluster_ip="10.110.9.9"))
@@ -283,7 +335,9 @@ def run_size(args, services):
 
 COLS = [("services", "%d"), ("pods", "%d"), ("objects", "%d"), ("sync_s", "%.2f"), ("n", "%d"), ("p50_ms", "%.1f"),
         ("p99_ms", "%.1f"), ("max_ms", "%.1f"), ("p50_service_ms", "%.1f"), ("p50_endpointslice_ms", "%.1f"),
-        ("p50_pod_ms", "%.1f"), ("p50_delete_ms", "%.1f"), ("burst100_ms", "%.1f"), ("build_p50_ms", "%.1f"),
+        ("p50_pod_ms", "%.1f"), ("p50_delete_ms", "%.1f"), ("burst100_ms", "%.1f"), ("burst_n", "%d"),
+        ("burst_first_ms", "%.1f"), ("burst_last_ms", "%.1f"), ("burst_builds", "%d"), ("updates", "%d"),
+        ("update_mean_ms", "%.2f"), ("full_mean_ms", "%.1f"), ("build_p50_ms", "%.1f"),
         ("build_p99_ms", "%.1f"), ("relist_first_s", "%.2f"), ("relist_s", "%.2f"), ("rss_mb", "%.0f"), ("rss_relist_mb", "%.0f")]
 
 

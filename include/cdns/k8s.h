@@ -206,6 +206,7 @@ void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns
 /* Lookups; NULL when absent. */
 const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name);
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name);
+const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char *ns, const char *name);
 
 /* One address of a service's endpoints after merging its EndpointSlices (or, when the index
  * holds no EndpointSlice at all, its core/v1 Endpoints) with duplicates removed. */
@@ -257,6 +258,31 @@ typedef struct cdns_k8s_opts {
 
 /* Builds the snapshot of every zone in opts from idx. The caller owns *out. */
 int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out);
+
+/* ------------------------------------------------------- incremental builds */
+/* What one build leaves for the next: which names every service (with its endpoints), pod and
+ * namespace wrote, so that after a few changes only their names are rebuilt, as an update of
+ * the previous snapshot (cdns_builder_update), instead of the whole cluster. Main thread only. */
+typedef struct cdns_k8s_state cdns_k8s_state_t;
+
+cdns_k8s_state_t *cdns_k8s_state_new(void);
+void cdns_k8s_state_free(cdns_k8s_state_t *st);
+/* Notes a changed object: a service, endpoints (name = the owning service), a pod or a
+ * namespace (which touches every service and pod in it). */
+int cdns_k8s_state_touch(cdns_k8s_state_t *st, cdns_k8s_kind_t kind, const char *ns, const char *name);
+/* The same from a watch event (endpoints touch their owning service; NULL: everything). The
+ * event type is declared further down; this is what the kubernetes plugin calls per event. */
+struct cdns_k8s_event;
+int cdns_k8s_state_touch_event(cdns_k8s_state_t *st, const struct cdns_k8s_event *ev);
+/* The next build rebuilds everything (a relist, or a change touch cannot describe). */
+void cdns_k8s_state_touch_all(cdns_k8s_state_t *st);
+/* Builds the next snapshot of idx: an update of prev that rebuilds the names of what was
+ * touched, or a full build (the first one, after touch_all, when the EndpointSlice/Endpoints
+ * choice flips, or when so much changed that a full build is cheaper); *full says which. prev
+ * must be what the previous call returned and must stay alive until this returns. The caller
+ * owns *out. On failure the next call makes a full build. */
+int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts,
+                        const cdns_snapshot_t *prev, cdns_snapshot_t **out, bool *full);
 
 typedef enum {
     CDNS_K8S_NOTAUTH = 0, /* not under one of the snapshot's zones: nothing written */
@@ -361,12 +387,13 @@ typedef enum {
 typedef struct cdns_k8s_event {
     cdns_k8s_ev_type_t type;
     cdns_k8s_kind_t kind;
-    char rv[64];           /* object's metadata.resourceVersion ("" when absent) */
-    char ns[64], name[64]; /* the object's (truncated; for logs and metrics) */
-    char service[64];      /* endpoints: the owning service */
-    int code;              /* ERROR: the Status code (410 = relist) */
-    uint64_t trigger_ns;   /* endpoints.kubernetes.io/last-change-trigger-time (Unix ns), 0 = none */
-    bool changed;          /* the index changed */
+    char rv[64];         /* object's metadata.resourceVersion ("" when absent) */
+    char ns[64];         /* the object's namespace (a label: at most 63 octets) */
+    char name[256];      /* the object's name (pods' may be 253 octets); truncated past that */
+    char service[64];    /* endpoints: the owning service */
+    int code;            /* ERROR: the Status code (410 = relist) */
+    uint64_t trigger_ns; /* endpoints.kubernetes.io/last-change-trigger-time (Unix ns), 0 = none */
+    bool changed;        /* the index changed */
 } cdns_k8s_event_t;
 
 /* Parses one watch line {"type":..., "object":...} and applies it to idx (ADDED/MODIFIED

@@ -423,6 +423,19 @@ const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, co
     return h ? h->val : NULL;
 }
 
+const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char *ns, const char *name)
+{
+    char buf[256];
+    bool heap;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return NULL;
+    hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_POD], key);
+    if (heap)
+        free(key);
+    return h ? h->val : NULL;
+}
+
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name)
 {
     hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_NAMESPACE], name);

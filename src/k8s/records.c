@@ -14,6 +14,12 @@
  * store creates ("_tcp.svc.ns.svc.zone") must still answer NXDOMAIN. It reads the snapshot
  * with the store's lookup and writes with its put helpers: no allocation, any thread.
  *
+ * cdns_k8s_build_next() is the watch's way in: after a first full build, each build redoes only
+ * the objects touched since (groups.c says which names they wrote and who else writes those)
+ * and hands the store an update of the previous snapshot. The same visitors write the records
+ * either way, so an update answers exactly like a full build (tests/unit/k8s/test_incremental.c
+ * holds the two side by side through random churn).
+ *
  * Build runs on the main thread; the snapshot belongs to the caller.
  */
 #include <arpa/inet.h>
@@ -24,6 +30,7 @@
 #include <strings.h>
 
 #include "cdns/k8s.h"
+#include "k8s/k8s_internal.h"
 
 #define SOA_TTL_CAP 300u
 /* A private-use type (RFC 6895 §3.1) on "ns.svc.zone" / "ns.pod.zone" marking an exposed
@@ -148,10 +155,16 @@ typedef struct entry {
 typedef struct ptr_cand {
     uint8_t *rev; /* reverse name, lowercase wire */
     size_t rev_len;
-    uint8_t *target; /* lowercase wire */
-    bool is_service; /* a cluster IP: wins over endpoints, first one only */
-    size_t seq;      /* insertion order, to keep "first service" stable */
+    uint8_t *target;       /* lowercase wire */
+    bool is_service;       /* a cluster IP: wins over endpoints, first one only */
+    const char *ns, *name; /* the service's: "first" is the first in the index's order */
+    size_t seq;            /* insertion order, for a stable order among the rest */
 } ptr_cand_t;
+
+/* How records reach the builder. A build without state (cdns_k8s_build) writes them all; a
+ * build with state also records which group wrote each name (RECORD); regenerating a group
+ * only for the names another group dirtied (FILTER) writes just the records at dirty names. */
+typedef enum { EMIT_ALL = 0, EMIT_RECORD, EMIT_FILTER } emit_mode_t;
 
 typedef struct bctx {
     const cdns_k8s_index_t *idx;
@@ -166,11 +179,32 @@ typedef struct bctx {
     size_t nown, own_cap;
     ptr_cand_t *ptrs;
     size_t nptrs, ptrs_cap;
-    int err; /* first hard error (out of memory) */
+    cdns_k8s_groups_t *groups; /* NULL: a build without state */
+    emit_mode_t mode;
+    uint32_t cur; /* the group being generated (RECORD, FILTER) */
+    int err;      /* first hard error (out of memory) */
 } bctx_t;
+
+/* Whether a record at owner goes to the builder, recording who wrote it on the way. */
+static bool take(bctx_t *c, const uint8_t *owner)
+{
+    if (c->mode == EMIT_ALL)
+        return true;
+    size_t len = cdns_dname_len(owner);
+    if (c->mode == EMIT_FILTER) {
+        const cdns_k8s__owner_t *o = cdns_k8s__owner_find(c->groups, owner, len);
+        return o && cdns_k8s__owner_is_dirty(o);
+    }
+    int rc = cdns_k8s__member_add(c->groups, c->cur, owner, len);
+    if (rc != CDNS_OK && !c->err)
+        c->err = rc;
+    return rc == CDNS_OK;
+}
 
 static void add_rr(bctx_t *c, const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen)
 {
+    if (!take(c, owner))
+        return;
     int rc = cdns_builder_add(c->b, owner, type, ttl, rd, (uint16_t)rdlen);
     /* ERANGE: the owner lies in no declared zone (a PTR outside the reverse zones); EMALFORMED
      * cannot come from our rdata helpers. Only memory exhaustion fails the build. */
@@ -180,6 +214,8 @@ static void add_rr(bctx_t *c, const uint8_t *owner, uint16_t type, uint32_t ttl,
 
 static void add_name(bctx_t *c, const uint8_t *owner)
 {
+    if (!take(c, owner))
+        return;
     int rc = cdns_builder_add_name(c->b, owner);
     if (rc == CDNS_ENOMEM && !c->err)
         c->err = rc;
@@ -208,12 +244,25 @@ static bool ns_exposed(const bctx_t *c, const char *ns)
     return cdns_k8s_selector_match(c->o->namespace_labels, &n->labels);
 }
 
-static int push_ptr(bctx_t *c, const char *ip, const uint8_t *target, size_t tlen, bool is_service)
+static bool in_reverse_zone(const bctx_t *c, const uint8_t *rev)
+{
+    for (size_t z = 0; z < c->nzones; z++)
+        if (c->zones[z].reverse && cdns_dname_is_sub(rev, c->zones[z].apex))
+            return true;
+    return false;
+}
+
+static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const uint8_t *target, size_t tlen,
+                    bool is_service)
 {
     uint8_t rev[CDNS_DNAME_MAX];
     size_t rlen;
     if (cdns_reverse_name(ip, rev, &rlen) != CDNS_OK)
         return CDNS_OK;
+    /* A candidate counts as writing its name even when another wins it: should the winner
+     * go, the name is regenerated from every candidate left. */
+    if (c->mode != EMIT_ALL && (!in_reverse_zone(c, rev) || !take(c, rev)))
+        return c->err;
     if (c->nptrs == c->ptrs_cap) {
         size_t cap = c->ptrs_cap ? c->ptrs_cap * 2 : 64;
         ptr_cand_t *v = realloc(c->ptrs, cap * sizeof(*v));
@@ -234,6 +283,8 @@ static int push_ptr(bctx_t *c, const char *ip, const uint8_t *target, size_t tle
     memcpy(p->target, target, tlen);
     p->rev_len = rlen;
     p->is_service = is_service;
+    p->ns = s->ns;
+    p->name = s->name;
     p->seq = c->nptrs;
     c->nptrs++;
     return CDNS_OK;
@@ -464,7 +515,7 @@ static int collect_ptrs(bctx_t *c, const svc_work_t *w)
     size_t tlen;
     if (!is_headless(s) && mkname(target, &tlen, "%s.%s.svc.%s", s->name, s->ns, c->primary->sfx) == CDNS_OK) {
         for (size_t i = 0; i < s->ncluster_ips; i++)
-            if (push_ptr(c, s->cluster_ips[i], target, tlen, true) != CDNS_OK)
+            if (push_ptr(c, s, s->cluster_ips[i], target, tlen, true) != CDNS_OK)
                 return CDNS_ENOMEM;
     }
     for (size_t i = 0; i < w->neps; i++) {
@@ -474,7 +525,7 @@ static int collect_ptrs(bctx_t *c, const svc_work_t *w)
             continue;
         if (mkname(target, &tlen, "%s.%s.%s.svc.%s", name, s->name, s->ns, c->primary->sfx) != CDNS_OK)
             continue;
-        if (push_ptr(c, w->eps[i].ip, target, tlen, false) != CDNS_OK)
+        if (push_ptr(c, s, w->eps[i].ip, target, tlen, false) != CDNS_OK)
             return CDNS_ENOMEM;
     }
     return CDNS_OK;
@@ -500,8 +551,10 @@ static bool visit_service(const cdns_k8s_object_t *o, void *arg)
     if (rc != CDNS_OK)
         goto out;
     /* Our own service, for the NS records: CoreDNS looks for the endpoints holding the
-     * addresses it is bound to, in any namespace. */
-    for (size_t i = 0; i < w.neps; i++) {
+     * addresses it is bound to, in any namespace. Regenerating a group only for names other
+     * groups dirtied leaves what it was (and the apex) alone. */
+    cdns_k8s__group_t *gr = c->groups ? cdns_k8s__group(c->groups, c->cur) : NULL;
+    for (size_t i = 0; i < w.neps && c->mode != EMIT_FILTER; i++) {
         if (is_local(c, w.eps[i].ip)) {
             if (c->nown == c->own_cap) {
                 size_t cap = c->own_cap ? c->own_cap * 2 : 4;
@@ -514,6 +567,8 @@ static bool visit_service(const cdns_k8s_object_t *o, void *arg)
                 c->own_cap = cap;
             }
             c->own[c->nown++] = s;
+            if (gr)
+                gr->own = true;
             break;
         }
     }
@@ -581,6 +636,25 @@ static bool visit_namespace(const cdns_k8s_object_t *o, void *arg)
     return c->err == CDNS_OK;
 }
 
+/* strcmp of "ans/aname" with "bns/bname" without building them: the index's order, which
+ * a full build visits services in and an update must agree with. */
+static int cmp_index_key(const char *ans, const char *aname, const char *bns, const char *bname)
+{
+    const char *a[3] = {ans, "/", aname}, *b[3] = {bns, "/", bname};
+    int i = 0, j = 0;
+    const char *p = a[0], *q = b[0];
+    for (;;) {
+        while (!*p && i < 2)
+            p = a[++i];
+        while (!*q && j < 2)
+            q = b[++j];
+        if (*p != *q || !*p)
+            return (unsigned char)*p - (unsigned char)*q;
+        p++;
+        q++;
+    }
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
     const ptr_cand_t *x = a, *y = b;
@@ -591,6 +665,8 @@ static int cmp_ptr(const void *a, const void *b)
         return r;
     if (x->is_service != y->is_service)
         return x->is_service ? -1 : 1;
+    if ((r = cmp_index_key(x->ns, x->name, y->ns, y->name)) != 0)
+        return r;
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
@@ -605,10 +681,7 @@ static void emit_ptrs(bctx_t *c)
         while (j < c->nptrs && c->ptrs[j].rev_len == c->ptrs[i].rev_len &&
                memcmp(c->ptrs[j].rev, c->ptrs[i].rev, c->ptrs[i].rev_len) == 0)
             j++;
-        bool covered = false;
-        for (size_t z = 0; z < c->nzones && !covered; z++)
-            covered = c->zones[z].reverse && cdns_dname_is_sub(c->ptrs[i].rev, c->zones[z].apex);
-        if (covered) {
+        if (in_reverse_zone(c, c->ptrs[i].rev)) {
             size_t end = c->ptrs[i].is_service ? i + 1 : j;
             for (size_t k = i; k < end; k++)
                 add_rr(c, c->ptrs[k].rev, CDNS_T_PTR, c->o->ttl_s, c->ptrs[k].target,
@@ -694,63 +767,438 @@ static void emit_apex(bctx_t *c, const zinfo_t *z, uint32_t serial)
     }
 }
 
-int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
+/* The zones, local addresses and primary zone of opts; declares the zones when b is fresh. */
+static int ctx_init(bctx_t *c, const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, bool declare)
 {
-    *out = NULL;
-    bctx_t c = {.idx = idx, .o = opts};
-    int rc = CDNS_EINVAL;
+    c->idx = idx;
+    c->o = opts;
     if (!opts->nzones)
-        goto fail;
-    rc = CDNS_ENOMEM;
-    c.zones = calloc(opts->nzones, sizeof(*c.zones));
-    c.local = calloc(opts->nlocal_ips ? opts->nlocal_ips : 1, sizeof(*c.local));
-    if (!c.zones || !c.local || !(c.b = cdns_builder_new()))
-        goto fail;
+        return CDNS_EINVAL;
+    c->zones = calloc(opts->nzones, sizeof(*c->zones));
+    c->local = calloc(opts->nlocal_ips ? opts->nlocal_ips : 1, sizeof(*c->local));
+    if (!c->zones || !c->local)
+        return CDNS_ENOMEM;
     for (size_t i = 0; i < opts->nzones; i++) {
-        zinfo_t *z = &c.zones[i];
+        zinfo_t *z = &c->zones[i];
         z->text = opts->zones[i];
         z->sfx = strcmp(z->text, ".") == 0 ? "" : z->text;
         z->reverse = zone_is_reverse(z->text);
-        rc = cdns_dname_from_str(z->text, NULL, z->apex, &z->apex_len);
+        int rc = cdns_dname_from_str(z->text, NULL, z->apex, &z->apex_len);
         if (rc != CDNS_OK)
-            goto fail;
+            return rc;
         cdns_dname_lower(z->apex);
-        if ((rc = cdns_builder_zone(c.b, z->apex)) != CDNS_OK)
-            goto fail;
-        if (!z->reverse && !c.primary)
-            c.primary = z;
+        if (declare && (rc = cdns_builder_zone(c->b, z->apex)) != CDNS_OK)
+            return rc;
+        if (!z->reverse && !c->primary)
+            c->primary = z;
     }
-    c.nzones = opts->nzones;
+    c->nzones = opts->nzones;
     for (size_t i = 0; i < opts->nlocal_ips; i++) {
         ipaddr_t ip = parse_ip(opts->local_ips[i]);
         if (ip.family)
-            c.local[c.nlocal++] = ip;
+            c->local[c->nlocal++] = ip;
     }
+    return CDNS_OK;
+}
 
-    cdns_k8s_index_each(idx, CDNS_K8S_NAMESPACE, visit_namespace, &c);
+static void ctx_deinit(bctx_t *c)
+{
+    cdns_builder_free(c->b);
+    for (size_t i = 0; i < c->nptrs; i++) {
+        free(c->ptrs[i].rev);
+        free(c->ptrs[i].target);
+    }
+    free(c->ptrs);
+    free(c->own);
+    free(c->local);
+    free(c->zones);
+}
+
+/* PTRs and the apex records close every build; PTR candidates were filtered (and their names
+ * recorded) when they were pushed, so they are all written here. */
+static void finish(bctx_t *c)
+{
+    emit_mode_t mode = c->mode;
+    c->mode = EMIT_ALL;
+    if (!c->err)
+        emit_ptrs(c);
+    c->mode = mode;
+    uint32_t serial = c->o->serial ? c->o->serial : (uint32_t)cdns_clock_real_s();
+    for (size_t i = 0; i < c->nzones && !c->err; i++)
+        emit_apex(c, &c->zones[i], serial);
+}
+
+/* Visitors of a build with state: each object is its own group. */
+static bool visit_group(bctx_t *c, char kind, const char *ns, const char *name)
+{
+    int rc = cdns_k8s__group_get(c->groups, kind, ns, name, true, &c->cur);
+    if (rc != CDNS_OK && rc != CDNS_ERANGE && !c->err)
+        c->err = rc;
+    return rc == CDNS_OK;
+}
+
+static bool visit_service_g(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    if (c->groups && !visit_group(c, CDNS_K8S__G_SERVICE, o->u.svc->ns, o->u.svc->name))
+        return c->err == CDNS_OK;
+    return visit_service(o, arg);
+}
+
+static bool visit_pod_g(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    if (c->groups && !visit_group(c, CDNS_K8S__G_POD, o->u.pod->ns, o->u.pod->name))
+        return c->err == CDNS_OK;
+    return visit_pod(o, arg);
+}
+
+static bool visit_namespace_g(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    if (c->groups && !visit_group(c, CDNS_K8S__G_NAMESPACE, "", o->u.ns->name))
+        return c->err == CDNS_OK;
+    return visit_namespace(o, arg);
+}
+
+/* Everything from the index into a fresh builder; with groups, records who wrote what. */
+static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_k8s_groups_t *groups,
+                      cdns_snapshot_t **out)
+{
+    *out = NULL;
+    bctx_t c = {.groups = groups, .mode = groups ? EMIT_RECORD : EMIT_ALL};
+    int rc = CDNS_ENOMEM;
+    if (groups)
+        cdns_k8s__groups_clear(groups);
+    if (!(c.b = cdns_builder_new()) || (rc = ctx_init(&c, idx, opts, true)) != CDNS_OK)
+        goto fail;
+    cdns_k8s_index_each(idx, CDNS_K8S_NAMESPACE, visit_namespace_g, &c);
     if (!c.err)
-        cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_service, &c);
+        cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_service_g, &c);
     if (!c.err && opts->pods == CDNS_K8S_PODS_VERIFIED)
-        cdns_k8s_index_each(idx, CDNS_K8S_POD, visit_pod, &c);
-    if (!c.err)
-        emit_ptrs(&c);
-    uint32_t serial = opts->serial ? opts->serial : (uint32_t)cdns_clock_real_s();
-    for (size_t i = 0; i < c.nzones && !c.err; i++)
-        emit_apex(&c, &c.zones[i], serial);
+        cdns_k8s_index_each(idx, CDNS_K8S_POD, visit_pod_g, &c);
+    if (groups && !c.err)
+        visit_group(&c, CDNS_K8S__G_APEX, "", "");
+    finish(&c);
     if ((rc = c.err) != CDNS_OK)
         goto fail;
     rc = cdns_builder_commit(c.b, out);
     c.b = NULL; /* commit frees the builder either way */
 fail:
-    cdns_builder_free(c.b);
-    for (size_t i = 0; i < c.nptrs; i++) {
-        free(c.ptrs[i].rev);
-        free(c.ptrs[i].target);
+    ctx_deinit(&c);
+    if (groups)
+        cdns_k8s__clear_dirty(groups);
+    return rc;
+}
+
+int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
+{
+    return build_full(idx, opts, NULL, out);
+}
+
+/* ------------------------------------------------------- incremental builds */
+struct cdns_k8s_state {
+    cdns_k8s_groups_t *groups;
+    bool full_next;   /* nothing to update from, or a change touch cannot describe */
+    bool uses_slices; /* the last build's cdns_k8s_index_uses_slices() */
+    uint32_t *touched;
+    size_t ntouched, touched_cap;
+    char **namespaces; /* touched namespaces: every group in them is touched at build time */
+    size_t nnamespaces, namespaces_cap;
+};
+
+cdns_k8s_state_t *cdns_k8s_state_new(void)
+{
+    cdns_k8s_state_t *st = calloc(1, sizeof(*st));
+    if (st && !(st->groups = cdns_k8s__groups_new())) {
+        free(st);
+        return NULL;
     }
-    free(c.ptrs);
-    free(c.own);
-    free(c.local);
-    free(c.zones);
+    if (st)
+        st->full_next = true;
+    return st;
+}
+
+static void forget_touches(cdns_k8s_state_t *st)
+{
+    for (size_t i = 0; i < st->ntouched; i++) {
+        cdns_k8s__group_t *g = cdns_k8s__group(st->groups, st->touched[i]);
+        if (g)
+            g->touched = false;
+    }
+    st->ntouched = 0;
+    for (size_t i = 0; i < st->nnamespaces; i++)
+        free(st->namespaces[i]);
+    st->nnamespaces = 0;
+}
+
+void cdns_k8s_state_free(cdns_k8s_state_t *st)
+{
+    if (!st)
+        return;
+    forget_touches(st);
+    cdns_k8s__groups_free(st->groups);
+    free(st->touched);
+    free(st->namespaces);
+    free(st);
+}
+
+void cdns_k8s_state_touch_all(cdns_k8s_state_t *st)
+{
+    st->full_next = true;
+}
+
+static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CDNS_OK;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return CDNS_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return CDNS_OK;
+}
+
+static int touch_group(cdns_k8s_state_t *st, char kind, const char *ns, const char *name)
+{
+    uint32_t id;
+    int rc = cdns_k8s__group_get(st->groups, kind, ns, name, true, &id);
+    if (rc == CDNS_ERANGE)
+        return CDNS_OK; /* names that long make no records */
+    if (rc == CDNS_OK)
+        rc = grow_array((void **)&st->touched, &st->touched_cap, st->ntouched + 1, sizeof(*st->touched));
+    if (rc != CDNS_OK)
+        return rc;
+    cdns_k8s__group_t *g = cdns_k8s__group(st->groups, id);
+    if (!g->touched) {
+        g->touched = true;
+        st->touched[st->ntouched++] = id;
+    }
+    return CDNS_OK;
+}
+
+int cdns_k8s_state_touch(cdns_k8s_state_t *st, cdns_k8s_kind_t kind, const char *ns, const char *name)
+{
+    if (st->full_next)
+        return CDNS_OK;
+    int rc = CDNS_OK;
+    ns = ns ? ns : "";
+    switch (kind) {
+    case CDNS_K8S_SERVICE:
+    case CDNS_K8S_ENDPOINTSLICE:
+    case CDNS_K8S_ENDPOINTS:
+        if (name && *name)
+            rc = touch_group(st, CDNS_K8S__G_SERVICE, ns, name);
+        break;
+    case CDNS_K8S_POD:
+        rc = touch_group(st, CDNS_K8S__G_POD, ns, name ? name : "");
+        break;
+    case CDNS_K8S_NAMESPACE:
+        rc = touch_group(st, CDNS_K8S__G_NAMESPACE, "", name ? name : "");
+        if (rc == CDNS_OK)
+            rc =
+                grow_array((void **)&st->namespaces, &st->namespaces_cap, st->nnamespaces + 1, sizeof(*st->namespaces));
+        if (rc == CDNS_OK && !(st->namespaces[st->nnamespaces] = strdup(name ? name : "")))
+            rc = CDNS_ENOMEM;
+        if (rc == CDNS_OK)
+            st->nnamespaces++;
+        break;
+    default:
+        st->full_next = true;
+        break;
+    }
+    if (rc != CDNS_OK)
+        st->full_next = true; /* a touch we could not note: rebuild everything rather than miss it */
+    return rc;
+}
+
+int cdns_k8s_state_touch_event(cdns_k8s_state_t *st, const cdns_k8s_event_t *ev)
+{
+    if (!ev) {
+        cdns_k8s_state_touch_all(st);
+        return CDNS_OK;
+    }
+    if (ev->type == CDNS_K8S_EV_BOOKMARK || ev->type == CDNS_K8S_EV_ERROR)
+        return CDNS_OK;
+    bool eps = ev->kind == CDNS_K8S_ENDPOINTSLICE || ev->kind == CDNS_K8S_ENDPOINTS;
+    return cdns_k8s_state_touch(st, ev->kind, ev->ns, eps ? ev->service : ev->name);
+}
+
+/* Writes group g's records (all of them when RECORD, those at dirty names when FILTER). */
+static void regenerate(bctx_t *c, cdns_k8s__group_t *g)
+{
+    c->cur = g->id;
+    cdns_k8s_object_t o = {.kind = CDNS_K8S_NONE};
+    switch (g->kind) {
+    case CDNS_K8S__G_SERVICE:
+        if (c->mode == EMIT_RECORD)
+            g->own = false; /* visit_service sets it again if it still holds */
+        if ((o.u.svc = (cdns_k8s_service_t *)cdns_k8s_index_service(c->idx, g->ns, g->name)) != NULL)
+            visit_service(&o, c);
+        break;
+    case CDNS_K8S__G_POD:
+        if (c->o->pods == CDNS_K8S_PODS_VERIFIED &&
+            (o.u.pod = (cdns_k8s_pod_t *)cdns_k8s_index_pod(c->idx, g->ns, g->name)) != NULL)
+            visit_pod(&o, c);
+        break;
+    case CDNS_K8S__G_NAMESPACE:
+        if ((o.u.ns = (cdns_k8s_namespace_t *)cdns_k8s_index_namespace(c->idx, g->name)) != NULL)
+            visit_namespace(&o, c);
+        break;
+    default:
+        break; /* the apex is written by finish() */
+    }
+}
+
+typedef struct ns_touch {
+    cdns_k8s_state_t *st;
+    const char *ns;
+    int rc;
+} ns_touch_t;
+
+static bool touch_in_ns(const cdns_k8s_object_t *o, void *arg)
+{
+    ns_touch_t *nt = arg;
+    bool svc = o->kind == CDNS_K8S_SERVICE;
+    const char *ns = svc ? o->u.svc->ns : o->u.pod->ns;
+    const char *name = svc ? o->u.svc->name : o->u.pod->name;
+    if (strcmp(ns, nt->ns) == 0)
+        nt->rc = touch_group(nt->st, svc ? CDNS_K8S__G_SERVICE : CDNS_K8S__G_POD, ns, name);
+    return nt->rc == CDNS_OK;
+}
+
+static int build_update(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts,
+                        const cdns_snapshot_t *prev, cdns_snapshot_t **out)
+{
+    cdns_k8s_groups_t *gs = st->groups;
+    bctx_t c = {.groups = gs, .mode = EMIT_RECORD};
+    uint32_t *ctxv = NULL;
+    size_t nctx = 0, ctx_cap = 0;
+    int rc = CDNS_ENOMEM;
+    if (!(c.b = cdns_builder_update(prev)) || (rc = ctx_init(&c, idx, opts, false)) != CDNS_OK)
+        goto fail;
+
+    /* A namespace's exposure decides every service and pod in it (rare: a full pass over
+     * the index per touched namespace). */
+    for (size_t i = 0; i < st->nnamespaces; i++) {
+        ns_touch_t nt = {.st = st, .ns = st->namespaces[i]};
+        cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, touch_in_ns, &nt);
+        if (opts->pods == CDNS_K8S_PODS_VERIFIED && nt.rc == CDNS_OK)
+            cdns_k8s_index_each(idx, CDNS_K8S_POD, touch_in_ns, &nt);
+        if ((rc = nt.rc) != CDNS_OK)
+            goto fail;
+    }
+    /* The apex (SOA serial, our own service's NS records) is rewritten every time. */
+    if ((rc = touch_group(st, CDNS_K8S__G_APEX, "", "")) != CDNS_OK)
+        goto fail;
+
+    /* What the touched groups wrote is dirty; then they write again, recording anew. */
+    for (size_t i = 0; i < st->ntouched; i++)
+        if ((rc = cdns_k8s__group_release(gs, st->touched[i])) != CDNS_OK)
+            goto fail;
+    for (size_t i = 0; i < st->ntouched && !c.err; i++) {
+        cdns_k8s__group_t *g = cdns_k8s__group(gs, st->touched[i]);
+        if (g->kind != CDNS_K8S__G_APEX)
+            regenerate(&c, g);
+    }
+    /* The apex names our own services: every one of them, not just those regenerated. */
+    c.nown = 0;
+    for (size_t id = 0; id < cdns_k8s__group_count(gs) && !c.err; id++) {
+        cdns_k8s__group_t *g = cdns_k8s__group(gs, (uint32_t)id);
+        const cdns_k8s_service_t *s = g && g->own ? cdns_k8s_index_service(idx, g->ns, g->name) : NULL;
+        if (!s)
+            continue;
+        if ((rc = grow_array((void **)&c.own, &c.own_cap, c.nown + 1, sizeof(*c.own))) != CDNS_OK)
+            goto fail;
+        c.own[c.nown++] = s;
+    }
+    /* Other groups writing at a dirty name write it again, for that name only. */
+    cdns_k8s__owner_t *const *dirty;
+    size_t ndirty;
+    cdns_k8s__dirty_owners(gs, &dirty, &ndirty);
+    for (size_t i = 0; i < ndirty; i++) {
+        const uint32_t *ids;
+        size_t n;
+        cdns_k8s__owner_groups(dirty[i], &ids, &n);
+        for (size_t k = 0; k < n; k++) {
+            cdns_k8s__group_t *g = cdns_k8s__group(gs, ids[k]);
+            if (g->touched || g->context)
+                continue;
+            if ((rc = grow_array((void **)&ctxv, &ctx_cap, nctx + 1, sizeof(*ctxv))) != CDNS_OK)
+                goto fail;
+            g->context = true;
+            ctxv[nctx++] = g->id;
+        }
+    }
+    c.mode = EMIT_FILTER;
+    for (size_t i = 0; i < nctx && !c.err; i++)
+        regenerate(&c, cdns_k8s__group(gs, ctxv[i]));
+    c.mode = EMIT_RECORD;
+    if (!c.err && (rc = cdns_k8s__group_get(gs, CDNS_K8S__G_APEX, "", "", false, &c.cur)) != CDNS_OK)
+        goto fail;
+    finish(&c);
+    if ((rc = c.err) != CDNS_OK)
+        goto fail;
+    /* Every dirty name is replaced by what was written for it, nothing when nothing was. */
+    cdns_k8s__dirty_owners(gs, &dirty, &ndirty);
+    for (size_t i = 0; i < ndirty; i++) {
+        size_t len;
+        const uint8_t *name = cdns_k8s__owner_name(dirty[i], &len);
+        rc = cdns_builder_remove(c.b, name);
+        if (rc != CDNS_OK && rc != CDNS_ERANGE)
+            goto fail;
+    }
+    rc = cdns_builder_commit(c.b, out);
+    c.b = NULL;
+    if (rc != CDNS_OK)
+        goto fail;
+    for (size_t i = 0; i < nctx; i++)
+        cdns_k8s__group(gs, ctxv[i])->context = false;
+    for (size_t i = 0; i < st->ntouched; i++) {
+        cdns_k8s__group_t *g = cdns_k8s__group(gs, st->touched[i]);
+        g->touched = false;
+        cdns_k8s__group_drop_if_empty(gs, g->id); /* deleted, or writes nothing: its id is reused */
+    }
+    st->ntouched = 0;
+    cdns_k8s__clear_dirty(gs);
+    free(ctxv);
+    ctx_deinit(&c);
+    forget_touches(st);
+    return CDNS_OK;
+fail:
+    free(ctxv);
+    ctx_deinit(&c);
+    st->full_next = true; /* the recorded names no longer match any snapshot */
+    return rc;
+}
+
+int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts,
+                        const cdns_snapshot_t *prev, cdns_snapshot_t **out, bool *full)
+{
+    bool slices = cdns_k8s_index_uses_slices(idx);
+    /* Past a sixteenth of the groups a full build is cheaper: an update regenerates each touched
+     * group and patches its names (about 0.2 ms a group at 10k services, where a full build
+     * takes 0.6 s), so 5,000 changed slices cost 0.9 s as an update. */
+    size_t ngroups = cdns_k8s__group_count(st->groups);
+    bool go_full = st->full_next || !prev || slices != st->uses_slices ||
+                   st->ntouched + st->nnamespaces * 64 > (ngroups / 16 > 256 ? ngroups / 16 : 256);
+    *full = go_full;
+    int rc;
+    if (go_full) {
+        forget_touches(st);
+        rc = build_full(idx, opts, st->groups, out);
+        st->full_next = rc != CDNS_OK;
+    } else {
+        rc = build_update(st, idx, opts, prev, out);
+    }
+    if (rc == CDNS_OK)
+        st->uses_slices = slices;
+    else
+        cdns_k8s__groups_clear(st->groups);
     return rc;
 }
 

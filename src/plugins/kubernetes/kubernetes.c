@@ -208,6 +208,7 @@ static void observe_samples(cdns_kube_t *k)
 typedef struct reclaim {
     uv_work_t req;
     cdns_snapshot_t *old;
+    bool trim; /* after a full build: the heap holds a whole build's scratch */
 } reclaim_t;
 
 static void reclaim_work(uv_work_t *r)
@@ -215,7 +216,10 @@ static void reclaim_work(uv_work_t *r)
     reclaim_t *x = r->data;
     cdns_rcu_synchronize();
     cdns_snapshot_free(x->old);
-    give_back_heap(); /* the build's scratch and the old snapshot; malloc_trim locks per arena */
+    /* The build's scratch and the old snapshot. An update frees little, and malloc_trim walks
+     * the whole heap holding the arena lock the main thread allocates from: not after those. */
+    if (x->trim)
+        give_back_heap();
 }
 
 static void reclaim_done(uv_work_t *r, int status)
@@ -224,11 +228,12 @@ static void reclaim_done(uv_work_t *r, int status)
     free(r->data);
 }
 
-static void reclaim(cdns_kube_t *k, cdns_snapshot_t *old)
+static void reclaim(cdns_kube_t *k, cdns_snapshot_t *old, bool trim)
 {
     reclaim_t *x = old ? malloc(sizeof(*x)) : NULL;
     if (x) {
         x->old = old;
+        x->trim = trim;
         x->req.data = x;
         if (uv_queue_work(k->loop, &x->req, reclaim_work, reclaim_done) == 0)
             return;
@@ -245,18 +250,25 @@ static void publish(cdns_kube_t *k)
 {
     cdns_snapshot_t *snap = NULL;
     uint64_t t0 = cdns_clock_mono_ns();
-    int rc = cdns_k8s_build(k->idx, &k->opts, &snap);
+    bool full = true;
+    int rc = cdns_k8s_build_next(k->state, k->idx, &k->opts, k->snap, &snap, &full);
     if (rc != CDNS_OK) {
         /* The previous snapshot keeps serving; the next change tries again. */
         cdns_error("plugin/kubernetes: building records: %s; keeping the previous snapshot", cdns_strerror(rc));
         return;
     }
     uint64_t t1 = cdns_clock_mono_ns();
-    reclaim(k, cdns_rcu_swap((void **)&k->snap, snap));
+    if (k->m_build) {
+        const char *lv[] = {full ? "full" : "update"};
+        cdns_series_t *ser = cdns_metric_series(k->m_build, lv);
+        if (ser)
+            cdns_series_observe(ser, 0, (double)(t1 - t0) / 1e9);
+    }
+    reclaim(k, cdns_rcu_swap((void **)&k->snap, snap), full);
     k->dirty = false;
     observe_samples(k);
-    cdns_debug("plugin/kubernetes: published %zu records (%zu services) built in %.1f ms", cdns_snapshot_records(snap),
-               cdns_k8s_index_count(k->idx, CDNS_K8S_SERVICE), (double)(t1 - t0) / 1e6);
+    cdns_debug("plugin/kubernetes: published %zu records (%zu services), %s in %.1f ms", cdns_snapshot_records(snap),
+               cdns_k8s_index_count(k->idx, CDNS_K8S_SERVICE), full ? "full build" : "update", (double)(t1 - t0) / 1e6);
     if (!load_synced(k) && all_listed(k)) {
         __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE);
         cdns_info("plugin/kubernetes: synced with %s in %llu ms: %zu services, %zu endpoint objects, %zu pods, %zu "
@@ -281,6 +293,8 @@ static void on_changed(void *arg, cdns_k8s_watch_t *w, const cdns_k8s_event_t *e
     (void)w;
     cdns_kube_t *k = arg;
     k->dirty = true;
+    /* What the next build must redo: the object's group, or everything after a (re)list. */
+    cdns_k8s_state_touch_event(k->state, ev);
     if (ev && (ev->kind == CDNS_K8S_ENDPOINTSLICE || ev->kind == CDNS_K8S_ENDPOINTS) && ev->service[0] &&
         k->nsamples < CDNS_KUBE_MAX_SAMPLES) {
         cdns_kube_sample_t *sm = &k->samples[k->nsamples++];
@@ -355,6 +369,11 @@ static void register_metrics(cdns_kube_t *k)
                                           "1 while the API server answers 403 Forbidden to listing or watching the "
                                           "resource (a missing RBAC rule), else 0.",
                                           CDNS_METRIC_GAUGE, res_label, 1, NULL, 0);
+    static const char *const build_label[] = {"kind"};
+    k->m_build = cdns_metric_register("clusterdns_kubernetes_snapshot_build_seconds",
+                                      "Time to build the next snapshot from the watched objects, by kind: full (first "
+                                      "sync, relist) or update (only the names of what changed).",
+                                      CDNS_METRIC_HISTOGRAM, build_label, 1, buckets, 20);
 }
 
 /* Where the API server is: kubeconfig, else endpoint (+ tls), else in-cluster (CoreDNS's order). */
@@ -465,8 +484,8 @@ static int api_start(cdns_kube_t *k, uv_loop_t *loop)
     k->loop = loop;
     k->start_ns = cdns_clock_mono_ns();
     rc = CDNS_ENOMEM;
-    if (!(k->idx = cdns_k8s_index_new()) || !(k->debounce = calloc(1, sizeof(uv_timer_t))) ||
-        !(k->startup = calloc(1, sizeof(uv_timer_t))))
+    if (!(k->idx = cdns_k8s_index_new()) || !(k->state = cdns_k8s_state_new()) ||
+        !(k->debounce = calloc(1, sizeof(uv_timer_t))) || !(k->startup = calloc(1, sizeof(uv_timer_t))))
         goto fail;
     uv_timer_init(loop, k->debounce);
     uv_timer_init(loop, k->startup);

@@ -46,6 +46,7 @@ typedef struct cdns_kube {
     cdns_k8s_opts_t opts; /* points into the fields above */
     /* runtime (main thread) */
     cdns_k8s_index_t *idx;
+    cdns_k8s_state_t *state; /* API mode: what the last build wrote, for incremental builds */
     uv_fs_poll_t *poll;
     /* API mode (main thread) */
     uv_loop_t *loop;
@@ -58,7 +59,7 @@ typedef struct cdns_kube {
     bool dirty;      /* the index changed since the last build */
     cdns_kube_sample_t samples[CDNS_KUBE_MAX_SAMPLES];
     size_t nsamples;
-    cdns_metric_t *m_prog, *m_forbidden;
+    cdns_metric_t *m_prog, *m_forbidden, *m_build;
     /* read by workers and the HTTP thread (atomics) */
     bool synced; /* every initial LIST applied and published */
     /* published to workers with cdns_rcu_swap */

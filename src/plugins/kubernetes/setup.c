@@ -34,6 +34,7 @@ void cdns_kube__teardown(void *inst)
     /* The pipeline retires an instance only after every worker has left it. */
     cdns_snapshot_free(k->snap);
     cdns_k8s_index_free(k->idx);
+    cdns_k8s_state_free(k->state);
     free_strv(k->zones, k->nzones);
     free(k->zone_wire);
     free(k->fall_wire);
