@@ -207,6 +207,9 @@ void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns
 const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name);
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name);
 const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char *ns, const char *name);
+/* An EndpointSlice or core/v1 Endpoints (kind says which). */
+const cdns_k8s_endpoints_t *cdns_k8s_index_endpoints(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns,
+                                                     const char *name);
 
 /* One address of a service's endpoints after merging its EndpointSlices (or, when the index
  * holds no EndpointSlice at all, its core/v1 Endpoints) with duplicates removed. */
@@ -387,13 +390,14 @@ typedef enum {
 typedef struct cdns_k8s_event {
     cdns_k8s_ev_type_t type;
     cdns_k8s_kind_t kind;
-    char rv[64];         /* object's metadata.resourceVersion ("" when absent) */
-    char ns[64];         /* the object's namespace (a label: at most 63 octets) */
-    char name[256];      /* the object's name (pods' may be 253 octets); truncated past that */
-    char service[64];    /* endpoints: the owning service */
-    int code;            /* ERROR: the Status code (410 = relist) */
-    uint64_t trigger_ns; /* endpoints.kubernetes.io/last-change-trigger-time (Unix ns), 0 = none */
-    bool changed;        /* the index changed */
+    char rv[64];          /* object's metadata.resourceVersion ("" when absent) */
+    char ns[64];          /* the object's namespace (a label: at most 63 octets) */
+    char name[256];       /* the object's name (pods' may be 253 octets); truncated past that */
+    char service[64];     /* endpoints: the owning service */
+    char old_service[64]; /* endpoints: the service the replaced object belonged to, when another */
+    int code;             /* ERROR: the Status code (410 = relist) */
+    uint64_t trigger_ns;  /* endpoints.kubernetes.io/last-change-trigger-time (Unix ns), 0 = none */
+    bool changed;         /* the index changed */
 } cdns_k8s_event_t;
 
 /* Parses one watch line {"type":..., "object":...} and applies it to idx (ADDED/MODIFIED

@@ -436,6 +436,22 @@ const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char
     return h ? h->val : NULL;
 }
 
+const cdns_k8s_endpoints_t *cdns_k8s_index_endpoints(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns,
+                                                     const char *name)
+{
+    if (kind != CDNS_K8S_ENDPOINTSLICE && kind != CDNS_K8S_ENDPOINTS)
+        return NULL;
+    char buf[256];
+    bool heap;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return NULL;
+    hent_t *h = hmap_find(&idx->kinds[kind], key);
+    if (heap)
+        free(key);
+    return h ? h->val : NULL;
+}
+
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name)
 {
     hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_NAMESPACE], name);

@@ -1025,7 +1025,11 @@ int cdns_k8s_state_touch_event(cdns_k8s_state_t *st, const cdns_k8s_event_t *ev)
     if (ev->type == CDNS_K8S_EV_BOOKMARK || ev->type == CDNS_K8S_EV_ERROR)
         return CDNS_OK;
     bool eps = ev->kind == CDNS_K8S_ENDPOINTSLICE || ev->kind == CDNS_K8S_ENDPOINTS;
-    return cdns_k8s_state_touch(st, ev->kind, ev->ns, eps ? ev->service : ev->name);
+    int rc = CDNS_OK;
+    if (eps && ev->old_service[0])
+        rc = cdns_k8s_state_touch(st, ev->kind, ev->ns, ev->old_service);
+    int rc2 = cdns_k8s_state_touch(st, ev->kind, ev->ns, eps ? ev->service : ev->name);
+    return rc != CDNS_OK ? rc : rc2;
 }
 
 /* Writes group g's records (all of them when RECORD, those at dirty names when FILTER). */

@@ -174,6 +174,17 @@ static void event_ident(const cJSON *obj, cdns_k8s_event_t *ev)
     }
 }
 
+/* An endpoints object about to be replaced or deleted that belonged to another service than
+ * the event names (relabelled, or a delete whose last state we missed): that service changes
+ * too. */
+static void note_old_service(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, const char *name,
+                             cdns_k8s_event_t *ev)
+{
+    const cdns_k8s_endpoints_t *prev = ns && name ? cdns_k8s_index_endpoints(idx, kind, ns, name) : NULL;
+    if (prev && prev->service && strcmp(prev->service, ev->service) != 0)
+        copy_trunc(ev->old_service, sizeof(ev->old_service), prev->service);
+}
+
 int cdns_k8s_event_apply(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *line, size_t len,
                          cdns_k8s_event_t *ev)
 {
@@ -214,6 +225,7 @@ int cdns_k8s_event_apply(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char
     if (ev->type == CDNS_K8S_EV_DELETED) {
         /* The identity is all a delete needs; the full name (not the truncated copy) is read. */
         const cJSON *meta = jget(obj, "metadata");
+        note_old_service(idx, kind, jstr(meta, "namespace"), jstr(meta, "name"), ev);
         ev->changed = cdns_k8s_index_delete(idx, kind, jstr(meta, "namespace"), jstr(meta, "name")) == CDNS_OK;
         rc = CDNS_OK;
         goto out;
@@ -222,6 +234,8 @@ int cdns_k8s_event_apply(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char
     rc = cdns_k8s_decode(obj, kind, &o);
     if (rc != CDNS_OK)
         goto out;
+    if (o.kind == CDNS_K8S_ENDPOINTSLICE || o.kind == CDNS_K8S_ENDPOINTS)
+        note_old_service(idx, o.kind, o.u.eps->ns, o.u.eps->name, ev);
     if (o.kind != CDNS_K8S_NONE) {
         rc = cdns_k8s_index_upsert(idx, &o);
         ev->changed = rc == CDNS_OK;

@@ -116,13 +116,18 @@ static void change_slice(world_t *w)
                          k ? "," : "", a, rnd(5) ? "true" : "false", host, rnd(NPOD), w->svc_ns[i]);
         off += (size_t)m;
     }
+    /* Now and then a slice moves to another service of its namespace (a relabel): both
+     * services must be rebuilt. */
+    int owner = i, k = (int)rnd(NSVC);
+    if (rnd(5) == 0 && w->svc_ns[k] == w->svc_ns[i])
+        owner = k;
     char obj[4096];
     snprintf(obj, sizeof(obj),
              "{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\",\"addressType\":\"IPv4\","
              "\"metadata\":{\"name\":\"svc%d-%d\",\"namespace\":\"ns%d\",\"labels\":{\"kubernetes.io/"
              "service-name\":\"svc%d\",\"tier\":\"web\"}},\"endpoints\":[%s],\"ports\":[{\"name\":\"%s\","
              "\"protocol\":\"TCP\",\"port\":%u}]}",
-             i, part, w->svc_ns[i], i, eps, rnd(2) ? "http" : "", 80 + rnd(2));
+             i, part, w->svc_ns[i], owner, eps, rnd(2) ? "http" : "", 80 + rnd(2));
     apply(w, CDNS_K8S_ENDPOINTSLICE, rnd(6) ? "MODIFIED" : "DELETED", obj);
 }
 
