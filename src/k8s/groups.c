@@ -54,7 +54,7 @@ static uint32_t hash_key(const char *s)
     return h;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int cdns_k8s__grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return CDNS_OK;
@@ -156,7 +156,7 @@ static int mark_dirty(cdns_k8s_groups_t *g, cdns_k8s__owner_t *o)
 {
     if (o->dirty)
         return CDNS_OK;
-    int rc = grow((void **)&g->dirty, &g->dirty_cap, g->ndirty + 1, sizeof(*g->dirty));
+    int rc = cdns_k8s__grow((void **)&g->dirty, &g->dirty_cap, g->ndirty + 1, sizeof(*g->dirty));
     if (rc != CDNS_OK)
         return rc;
     o->dirty = true;
@@ -191,7 +191,7 @@ int cdns_k8s__member_add(cdns_k8s_groups_t *g, uint32_t gid, const uint8_t *name
         g->owners.slots[j] = o;
         g->owners.n++;
     }
-    if ((rc = grow((void **)&gr->owners, &gr->owners_cap, gr->nowners + 1, sizeof(*gr->owners))) != CDNS_OK)
+    if ((rc = cdns_k8s__grow((void **)&gr->owners, &gr->owners_cap, gr->nowners + 1, sizeof(*gr->owners))) != CDNS_OK)
         return rc;
     if (o->ngroups == 0 && !o->cap) {
         o->g1 = gid;
@@ -310,7 +310,7 @@ int cdns_k8s__group_get(cdns_k8s_groups_t *g, char kind, const char *ns, const c
     if (g->nfree) {
         gr->id = g->free_ids[--g->nfree];
     } else {
-        if ((rc = grow((void **)&g->groups, &g->groups_cap, g->ngroups + 1, sizeof(*g->groups))) != CDNS_OK) {
+        if ((rc = cdns_k8s__grow((void **)&g->groups, &g->groups_cap, g->ngroups + 1, sizeof(*g->groups))) != CDNS_OK) {
             free(gr->ns);
             free(gr->name);
             free(gr);
@@ -364,7 +364,7 @@ int cdns_k8s__group_drop_if_empty(cdns_k8s_groups_t *g, uint32_t gid)
     cdns_k8s__group_t *gr = g->groups[gid];
     if (!gr || gr->nowners || gr->own)
         return CDNS_OK;
-    int rc = grow((void **)&g->free_ids, &g->free_cap, g->nfree + 1, sizeof(*g->free_ids));
+    int rc = cdns_k8s__grow((void **)&g->free_ids, &g->free_cap, g->nfree + 1, sizeof(*g->free_ids));
     if (rc != CDNS_OK)
         return rc; /* keeping an empty group costs memory, nothing else */
     bool found;

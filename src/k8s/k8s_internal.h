@@ -34,6 +34,8 @@ typedef struct cdns_k8s__group {
     char key[]; /* "k:ns/name" */
 } cdns_k8s__group_t;
 
+/* Grows *p (an array of elem-sized items, *cap of them) to hold at least need, doubling. */
+int cdns_k8s__grow(void **p, size_t *cap, size_t need, size_t elem);
 cdns_k8s_groups_t *cdns_k8s__groups_new(void);
 void cdns_k8s__groups_free(cdns_k8s_groups_t *g);
 void cdns_k8s__groups_clear(cdns_k8s_groups_t *g);

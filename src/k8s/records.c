@@ -948,21 +948,6 @@ void cdns_k8s_state_touch_all(cdns_k8s_state_t *st)
     st->full_next = true;
 }
 
-static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return CDNS_OK;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * elem);
-    if (!np)
-        return CDNS_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return CDNS_OK;
-}
-
 static int touch_group(cdns_k8s_state_t *st, char kind, const char *ns, const char *name)
 {
     uint32_t id;
@@ -970,7 +955,7 @@ static int touch_group(cdns_k8s_state_t *st, char kind, const char *ns, const ch
     if (rc == CDNS_ERANGE)
         return CDNS_OK; /* names that long make no records */
     if (rc == CDNS_OK)
-        rc = grow_array((void **)&st->touched, &st->touched_cap, st->ntouched + 1, sizeof(*st->touched));
+        rc = cdns_k8s__grow((void **)&st->touched, &st->touched_cap, st->ntouched + 1, sizeof(*st->touched));
     if (rc != CDNS_OK)
         return rc;
     cdns_k8s__group_t *g = cdns_k8s__group(st->groups, id);
@@ -1000,8 +985,8 @@ int cdns_k8s_state_touch(cdns_k8s_state_t *st, cdns_k8s_kind_t kind, const char 
     case CDNS_K8S_NAMESPACE:
         rc = touch_group(st, CDNS_K8S__G_NAMESPACE, "", name ? name : "");
         if (rc == CDNS_OK)
-            rc =
-                grow_array((void **)&st->namespaces, &st->namespaces_cap, st->nnamespaces + 1, sizeof(*st->namespaces));
+            rc = cdns_k8s__grow((void **)&st->namespaces, &st->namespaces_cap, st->nnamespaces + 1,
+                                sizeof(*st->namespaces));
         if (rc == CDNS_OK && !(st->namespaces[st->nnamespaces] = strdup(name ? name : "")))
             rc = CDNS_ENOMEM;
         if (rc == CDNS_OK)
@@ -1116,7 +1101,7 @@ static int build_update(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
         const cdns_k8s_service_t *s = g && g->own ? cdns_k8s_index_service(idx, g->ns, g->name) : NULL;
         if (!s)
             continue;
-        if ((rc = grow_array((void **)&c.own, &c.own_cap, c.nown + 1, sizeof(*c.own))) != CDNS_OK)
+        if ((rc = cdns_k8s__grow((void **)&c.own, &c.own_cap, c.nown + 1, sizeof(*c.own))) != CDNS_OK)
             goto fail;
         c.own[c.nown++] = s;
     }
@@ -1132,7 +1117,7 @@ static int build_update(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
             cdns_k8s__group_t *g = cdns_k8s__group(gs, ids[k]);
             if (g->touched || g->context)
                 continue;
-            if ((rc = grow_array((void **)&ctxv, &ctx_cap, nctx + 1, sizeof(*ctxv))) != CDNS_OK)
+            if ((rc = cdns_k8s__grow((void **)&ctxv, &ctx_cap, nctx + 1, sizeof(*ctxv))) != CDNS_OK)
                 goto fail;
             g->context = true;
             ctxv[nctx++] = g->id;

@@ -122,9 +122,9 @@ static inline void k8s_check_section(const char *what, const char *qname, const 
     free(w);
 }
 
-/* Runs one query through cdns_k8s_answer; returns the result and fills pkt (caller frees). */
-static inline cdns_k8s_result_t k8s_query(const cdns_snapshot_t *s, const cdns_k8s_opts_t *o, const char *qname,
-                                          uint16_t qtype, ldns_pkt **pkt)
+/* Runs one query through cdns_k8s_answer into out; returns the answer's length. */
+static inline size_t k8s_answer_raw(const cdns_snapshot_t *s, const cdns_k8s_opts_t *o, const char *qname,
+                                    uint16_t qtype, uint8_t *out, size_t cap, cdns_k8s_result_t *result)
 {
     uint8_t qbuf[512] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
     size_t len;
@@ -136,11 +136,19 @@ static inline cdns_k8s_result_t k8s_query(const cdns_snapshot_t *s, const cdns_k
     qbuf[qlen++] = 1;
     cdns_query_t q;
     ck_assert_int_eq(cdns_query_parse(qbuf, qlen, &q), CDNS_QUERY_OK);
-    static uint8_t out[65535];
     cdns_msg_t m;
-    cdns_msg_begin(&m, out, sizeof(out), &q, true);
-    cdns_k8s_result_t r = cdns_k8s_answer(s, o, &q, &m);
-    size_t olen = cdns_msg_finish(&m);
+    cdns_msg_begin(&m, out, cap, &q, true);
+    *result = cdns_k8s_answer(s, o, &q, &m);
+    return cdns_msg_finish(&m);
+}
+
+/* Runs one query through cdns_k8s_answer; returns the result and fills pkt (caller frees). */
+static inline cdns_k8s_result_t k8s_query(const cdns_snapshot_t *s, const cdns_k8s_opts_t *o, const char *qname,
+                                          uint16_t qtype, ldns_pkt **pkt)
+{
+    static uint8_t out[65535];
+    cdns_k8s_result_t r;
+    size_t olen = k8s_answer_raw(s, o, qname, qtype, out, sizeof(out), &r);
     ck_assert_int_eq(ldns_wire2pkt(pkt, out, olen), LDNS_STATUS_OK);
     return r;
 }
