@@ -410,37 +410,9 @@ size_t cdns_k8s_index_sweep(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const c
     return swept;
 }
 
-const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name)
+/* The object of a namespaced kind stored under "ns/name", or NULL. */
+static void *find_object(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns, const char *name)
 {
-    char buf[256];
-    bool heap;
-    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
-    if (!key)
-        return NULL;
-    hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_SERVICE], key);
-    if (heap)
-        free(key);
-    return h ? h->val : NULL;
-}
-
-const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char *ns, const char *name)
-{
-    char buf[256];
-    bool heap;
-    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
-    if (!key)
-        return NULL;
-    hent_t *h = hmap_find(&idx->kinds[CDNS_K8S_POD], key);
-    if (heap)
-        free(key);
-    return h ? h->val : NULL;
-}
-
-const cdns_k8s_endpoints_t *cdns_k8s_index_endpoints(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns,
-                                                     const char *name)
-{
-    if (kind != CDNS_K8S_ENDPOINTSLICE && kind != CDNS_K8S_ENDPOINTS)
-        return NULL;
     char buf[256];
     bool heap;
     char *key = make_key(ns, name, buf, sizeof(buf), &heap);
@@ -450,6 +422,24 @@ const cdns_k8s_endpoints_t *cdns_k8s_index_endpoints(const cdns_k8s_index_t *idx
     if (heap)
         free(key);
     return h ? h->val : NULL;
+}
+
+const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name)
+{
+    return find_object(idx, CDNS_K8S_SERVICE, ns, name);
+}
+
+const cdns_k8s_pod_t *cdns_k8s_index_pod(const cdns_k8s_index_t *idx, const char *ns, const char *name)
+{
+    return find_object(idx, CDNS_K8S_POD, ns, name);
+}
+
+const cdns_k8s_endpoints_t *cdns_k8s_index_endpoints(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, const char *ns,
+                                                     const char *name)
+{
+    if (kind != CDNS_K8S_ENDPOINTSLICE && kind != CDNS_K8S_ENDPOINTS)
+        return NULL;
+    return find_object(idx, kind, ns, name);
 }
 
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name)
