@@ -153,7 +153,7 @@ struct cdns_net_worker {
     cdns_net_slot_t *slots;
     uint8_t *bufs; /* CDNS_NET_SLOTS * (in + out) */
     cdns_net_slot_t *free;
-    unsigned nfree;
+    unsigned nfree; /* idle slots: on the free list or armed in the receive ring */
     /* sockets: one UDP socket and one TCP listener per endpoint */
     cdns_net_udp_t *udp;
     cdns_net_tcpl_t *tcpl;
@@ -163,10 +163,13 @@ struct cdns_net_worker {
     unsigned nconns;                        /* open (not closing) connections */
     cdns_net_conn_t *starved_head, *starved_tail;
     cdns_net_conn_t *zombies; /* closed but a plugin still holds one of their slots */
-    /* batch scratch */
+    /* the UDP receive ring (udp.c): entries [0, narmed) hold an idle slot, ready for recvmmsg */
     struct mmsghdr rmsg[CDNS_NET_BATCH];
     struct iovec riov[CDNS_NET_BATCH];
     cdns_net_slot_t *rslot[CDNS_NET_BATCH];
+    unsigned narmed;
+    unsigned ring_busy; /* entries [0, ring_busy) are the batch being served: not idle */
+    /* send batch scratch */
     struct mmsghdr smsg[CDNS_NET_BATCH];
     struct iovec siov[CDNS_NET_BATCH];
     cdns_net_slot_t *sslot[CDNS_NET_BATCH];
@@ -201,6 +204,8 @@ void cdns_net__rcu_quiescent(cdns_net_worker_t *w);
 int cdns_net__udp_init(cdns_net_worker_t *w, cdns_net_udp_t *u, const cdns_net_ep_t *ep, int fd);
 void cdns_net__udp_stop(cdns_net_udp_t *u);
 void cdns_net__udp_close(cdns_net_udp_t *u);
+/* An idle slot out of the receive ring, for when the free list is empty; NULL if none. */
+cdns_net_slot_t *cdns_net__ring_take(cdns_net_worker_t *w);
 
 /* tcp.c */
 int cdns_net__tcp_listen(cdns_net_worker_t *w, cdns_net_tcpl_t *l, const cdns_net_ep_t *ep, int fd);

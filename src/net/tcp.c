@@ -356,7 +356,7 @@ static void set_reading(cdns_net_conn_t *c, bool want)
 
 void cdns_net__kick_starved(cdns_net_worker_t *w)
 {
-    while (w->starved_head != NULL && w->free != NULL) {
+    while (w->starved_head != NULL && w->nfree > 0) {
         cdns_net_conn_t *c = w->starved_head;
         w->starved_head = c->next_starved;
         if (w->starved_head == NULL)

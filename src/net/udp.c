@@ -124,7 +124,8 @@ static void send_batch(cdns_net_worker_t *w, cdns_net_udp_t *u, unsigned ns)
         cdns_net__slot_put(w, w->sslot[i]);
 }
 
-/* No free slot: read and discard a batch so the level-triggered poll does not spin. */
+/* No free slot: read and discard a batch so the level-triggered poll does not spin. Runs only
+ * with the receive ring empty, so overwriting its headers loses nothing. */
 static void discard_batch(cdns_net_worker_t *w, cdns_net_udp_t *u)
 {
     for (unsigned i = 0; i < CDNS_NET_BATCH; i++) {
@@ -141,42 +142,92 @@ static void discard_batch(cdns_net_worker_t *w, cdns_net_udp_t *u)
     }
 }
 
+/* ------------------------------------------------------------ receive ring */
+/* The receive ring: entries [0, narmed) of rmsg/riov/rslot hold an idle slot each, with a
+ * header that stays valid across wakeups, so a wakeup that reads one datagram re-arms one
+ * entry instead of taking, preparing and giving back a whole batch. The kernel writes only the
+ * entries it fills (Knot's udp_recvmmsg relies on the same), and those are the only ones
+ * re-armed. The ring is the worker's, shared by its UDP sockets, which it serves one at a time:
+ * every entry carries a control buffer, and a socket without IP_PKTINFO simply leaves it
+ * empty. Armed slots still count as free (nfree); TCP takes them when the free list is empty
+ * (cdns_net__ring_take), so the ring never holds back slots another request needs. */
+static void ring_arm(cdns_net_worker_t *w, unsigned i, cdns_net_slot_t *s)
+{
+    w->rslot[i] = s;
+    w->riov[i].iov_base = s->in;
+    w->riov[i].iov_len = CDNS_NET_IN_CAP;
+    struct msghdr *mh = &w->rmsg[i].msg_hdr;
+    mh->msg_name = &s->req.client;
+    mh->msg_namelen = sizeof(s->req.client);
+    mh->msg_iov = &w->riov[i];
+    mh->msg_iovlen = 1;
+    mh->msg_control = s->ctrl.buf;
+    mh->msg_controllen = sizeof(s->ctrl.buf);
+    mh->msg_flags = 0;
+}
+
+/* Off the free list into the ring: the slot stays counted in nfree. */
+static cdns_net_slot_t *free_pop(cdns_net_worker_t *w)
+{
+    cdns_net_slot_t *s = w->free;
+    w->free = s->next;
+    s->next = NULL;
+    return s;
+}
+
+/* Arms the empty entries at the end of the ring from the free list. */
+static void ring_fill(cdns_net_worker_t *w)
+{
+    while (w->narmed < CDNS_NET_BATCH && w->free != NULL)
+        ring_arm(w, w->narmed++, free_pop(w));
+}
+
+/* Entries [0, got) were read into and their slots served: arm them again, from the free list
+ * (where the batch's slots have just gone back) or, when it is empty, with entries moved down
+ * from the end, so the armed ones stay contiguous. */
+static void ring_refill(cdns_net_worker_t *w, unsigned got)
+{
+    unsigned i = 0;
+    for (; i < got && w->free != NULL; i++)
+        ring_arm(w, i, free_pop(w));
+    for (; i < got; i++) {
+        if (w->narmed <= got) {
+            w->narmed = i;
+            return;
+        }
+        w->narmed--;
+        ring_arm(w, i, w->rslot[w->narmed]);
+    }
+}
+
+cdns_net_slot_t *cdns_net__ring_take(cdns_net_worker_t *w)
+{
+    /* Entries below ring_busy hold the datagrams of the batch being served. */
+    if (w->narmed <= w->ring_busy)
+        return NULL;
+    return w->rslot[--w->narmed];
+}
+
 /* One recvmmsg, serve, sendmmsg. Returns the number of datagrams read. */
 static int udp_batch(cdns_net_worker_t *w, cdns_net_udp_t *u)
 {
     const cdns_net_ep_t *ep = u->ep;
-    unsigned k = 0;
-    while (k < CDNS_NET_BATCH) {
-        cdns_net_slot_t *s = cdns_net__slot_get(w);
-        if (s == NULL)
-            break;
-        w->rslot[k] = s;
-        w->riov[k].iov_base = s->in;
-        w->riov[k].iov_len = CDNS_NET_IN_CAP;
-        struct msghdr *mh = &w->rmsg[k].msg_hdr;
-        mh->msg_name = &s->req.client;
-        mh->msg_namelen = sizeof(s->req.client);
-        mh->msg_iov = &w->riov[k];
-        mh->msg_iovlen = 1;
-        mh->msg_control = ep->wildcard ? s->ctrl.buf : NULL;
-        mh->msg_controllen = ep->wildcard ? sizeof(s->ctrl.buf) : 0;
-        mh->msg_flags = 0;
-        k++;
-    }
-    if (k == 0) {
+    if (w->narmed < CDNS_NET_BATCH)
+        ring_fill(w);
+    if (w->narmed == 0) {
         discard_batch(w, u);
         return 0;
     }
     int r;
     do
-        r = recvmmsg(u->fd, w->rmsg, k, MSG_DONTWAIT, NULL);
+        r = recvmmsg(u->fd, w->rmsg, w->narmed, MSG_DONTWAIT, NULL);
     while (r < 0 && errno == EINTR);
-    unsigned got = r > 0 ? (unsigned)r : 0;
-    for (unsigned i = k; i-- > got;)
-        cdns_net__slot_put(w, w->rslot[i]);
-    if (got == 0)
+    if (r <= 0)
         return 0;
+    unsigned got = (unsigned)r;
     CDNS_NET_ADD(w, udp_received, got);
+    w->nfree -= got;
+    w->ring_busy = got;
 
     /* One pipeline and one timestamp per batch: every datagram in it was already waiting. */
     const cdns_pipeline_t *p = cdns_net__pipeline(w);
@@ -222,6 +273,8 @@ static int udp_batch(cdns_net_worker_t *w, cdns_net_udp_t *u)
     }
     if (ns > 0)
         send_batch(w, u, ns);
+    ring_refill(w, got);
+    w->ring_busy = 0;
     cdns_net__rcu_quiescent(w);
     return (int)got;
 }

@@ -97,9 +97,10 @@ static int slots_init(cdns_net_worker_t *w)
 cdns_net_slot_t *cdns_net__slot_get(cdns_net_worker_t *w)
 {
     cdns_net_slot_t *s = w->free;
-    if (s == NULL)
+    if (s != NULL)
+        w->free = s->next;
+    else if ((s = cdns_net__ring_take(w)) == NULL)
         return NULL;
-    w->free = s->next;
     w->nfree--;
     s->next = NULL;
     return s;
