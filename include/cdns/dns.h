@@ -169,6 +169,7 @@ typedef struct cdns_msg {
     size_t reserve;      /* bytes kept free for the OPT record */
     /* compression table: lowercase names already in the packet, by offset */
     uint16_t name_off[CDNS_MSG_MAX_NAMES];
+    uint8_t name_labels[CDNS_MSG_MAX_NAMES]; /* label count of each (counted on first use) */
     uint8_t nnames;
     /* The answering zone's place in the question (0: none). Names below it inside rdata are
      * written with the question's letter case for the zone part, as CoreDNS does. */

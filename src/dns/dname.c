@@ -10,60 +10,7 @@
 
 #include <string.h>
 
-/* ASCII-only lowercase without a branch or a table. A wire name's length octets are at most
- * 63, below 'A', so folding every octet of a name (length octets included) is safe: the loops
- * below need not know where labels start. */
-static inline uint8_t fold(uint8_t c)
-{
-    return (uint8_t)(c + (((unsigned)c - 'A' < 26u) << 5));
-}
-
-/* Eight octets at a time: the query path folds, compares and hashes names of 20 to 60 octets a
- * few times per query, and a word at a time costs about a sixth of an octet at a time. Words are
- * loaded with memcpy (any alignment, one mov) in host order: they are only compared and mixed,
- * never interpreted. */
-#define ONES 0x0101010101010101ull
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void store64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, sizeof(v));
-}
-
-/* fold() on each octet of x. For octets below 0x80, adding 0x80 - 'A' sets bit 7 exactly when
- * the octet is at least 'A', adding 0x80 - 'Z' - 1 exactly when it is above 'Z'; neither sum
- * carries into the next octet. Octets with bit 7 set are never letters. */
-static inline uint64_t fold64(uint64_t x)
-{
-    uint64_t low7 = x & (0x7fu * ONES);
-    uint64_t ge_a = low7 + (0x80u - 'A') * ONES;
-    uint64_t gt_z = low7 + (0x80u - 'Z' - 1u) * ONES;
-    uint64_t upper = ge_a & ~gt_z & ~x & (0x80u * ONES);
-    return x | (upper >> 2); /* 0x80 >> 2 is the 0x20 that makes a letter lowercase */
-}
-
-/* Case-insensitive equality of n octets. */
-static bool equal_fold(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        if (fold64(load64(a + i)) != fold64(load64(b + i)))
-            return false;
-    if (i == n)
-        return true;
-    if (n >= 8) /* the last word overlaps octets already compared, which is harmless */
-        return fold64(load64(a + n - 8)) == fold64(load64(b + n - 8));
-    for (; i < n; i++)
-        if (fold(a[i]) != fold(b[i]))
-            return false;
-    return true;
-}
+#include "dns_internal.h"
 
 size_t cdns_dname_len(const uint8_t *name)
 {
@@ -91,16 +38,7 @@ void cdns_dname_lower(uint8_t *name)
 size_t cdns_dname_copy_lower(uint8_t *dst, const uint8_t *src)
 {
     size_t len = cdns_dname_len(src);
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        store64(dst + i, fold64(load64(src + i)));
-    if (i < len && len >= 8) {
-        /* Refolds a few octets already written, reading and writing only inside the name. */
-        store64(dst + len - 8, fold64(load64(src + len - 8)));
-        return len;
-    }
-    for (; i < len; i++)
-        dst[i] = fold(src[i]);
+    fold_copy(dst, src, len);
     return len;
 }
 
@@ -134,7 +72,9 @@ bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone)
         p += (size_t)*p + 1;
     if ((size_t)(ln - (size_t)(p - name)) != lz)
         return false;
-    return equal_fold(p, zone, lz);
+    /* Callers nearly always pass two lowercase names (lookup keys, configured zones), so the
+     * plain compare settles most calls; folding is only needed when it fails. */
+    return equal_folded(p, zone, lz, false, false) || equal_fold(p, zone, lz);
 }
 
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)

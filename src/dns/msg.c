@@ -12,15 +12,12 @@
 #include <assert.h>
 #include <string.h>
 
+#include "dns_internal.h"
+
 #define OPT_RR_LEN 11  /* root owner, type, class, TTL, rdlen 0 */
 #define PTR_MAX 0x3fff /* the largest offset a compression pointer can hold */
 /* The largest header + question + OPT: a buffer smaller than this cannot hold any response. */
 #define MSG_MIN_CAP (CDNS_DNS_HDR_LEN + CDNS_DNAME_MAX + 4 + OPT_RR_LEN)
-
-static inline uint8_t fold(uint8_t c)
-{
-    return (uint8_t)(c + (((unsigned)c - 'A' < 26u) << 5));
-}
 
 static inline void put16(uint8_t *p, uint16_t v)
 {
@@ -34,6 +31,12 @@ static inline void put32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
 }
 
 /* The UDP response size: 512 without EDNS, else what the client offers (never below 512)
@@ -83,7 +86,8 @@ static void begin(cdns_msg_t *m, uint8_t *buf, size_t cap, size_t limit, uint16_
         put16(p + 2, q->qclass);
         m->len += (size_t)q->qname_len + 4;
         buf[5] = 1; /* QDCOUNT */
-        m->name_off[m->nnames++] = CDNS_MSG_QNAME_OFF;
+        m->name_off[m->nnames] = CDNS_MSG_QNAME_OFF;
+        m->name_labels[m->nnames++] = q->qname_labels;
     }
 }
 
@@ -133,16 +137,21 @@ static bool buf_name_equal(const uint8_t *buf, size_t off, const uint8_t *name)
             return false;
         if (l == 0)
             return true;
-        for (size_t i = 1; i <= l; i++)
-            if (fold(buf[off + i]) != fold(name[i]))
-                return false;
+        if (!equal_fold(buf + off + 1, name + 1, l))
+            return false;
         off += (size_t)l + 1;
         name += (size_t)l + 1;
     }
 }
 
-/* find_name with the label count of name already known (put_rr strips labels one by one). */
-static uint16_t find(const cdns_msg_t *m, const uint8_t *name, int want)
+/* What name_labels holds for a remembered name until a lookup first needs its count: most
+ * (a PTR's target, say) are never looked up, and counting means following pointers. */
+#define LABELS_UNKNOWN 0xff
+
+/* find_name with the label count of name already known (put_rr strips labels one by one).
+ * Counts it finds for remembered names go into labels when the caller may write them (m's own
+ * name_labels), else they are counted again next time. */
+static uint16_t find(const cdns_msg_t *m, uint8_t *labels, const uint8_t *name, int want)
 {
     if (want == 0)
         return 0; /* the root: one octet, never worth a two-octet pointer */
@@ -150,7 +159,12 @@ static uint16_t find(const cdns_msg_t *m, const uint8_t *name, int want)
      * answer gave it, and later records that repeat it should point there. */
     for (unsigned i = m->nnames; i-- > 0;) {
         size_t off = m->name_off[i];
-        int have = buf_labels(m->buf, off);
+        int have = m->name_labels[i];
+        if (have == LABELS_UNKNOWN) {
+            have = buf_labels(m->buf, off);
+            if (labels != NULL)
+                labels[i] = (uint8_t)have;
+        }
         if (have < want)
             continue;
         /* Only the suffix with as many labels as name can be equal to it. */
@@ -165,7 +179,7 @@ static uint16_t find(const cdns_msg_t *m, const uint8_t *name, int want)
 
 uint16_t cdns_msg_find_name(const cdns_msg_t *m, const uint8_t *lower_name)
 {
-    return find(m, lower_name, cdns_dname_labels(lower_name));
+    return find(m, NULL, lower_name, cdns_dname_labels(lower_name));
 }
 
 void cdns_msg_remember_name(cdns_msg_t *m, uint16_t off)
@@ -173,7 +187,8 @@ void cdns_msg_remember_name(cdns_msg_t *m, uint16_t off)
     /* A full table only costs compression, never correctness. */
     if (off < CDNS_DNS_HDR_LEN || off > PTR_MAX || off >= m->len || m->nnames >= CDNS_MSG_MAX_NAMES)
         return;
-    m->name_off[m->nnames++] = off;
+    m->name_off[m->nnames] = off;
+    m->name_labels[m->nnames++] = LABELS_UNKNOWN;
 }
 
 int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner, uint16_t type,
@@ -193,7 +208,7 @@ int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const
          * are written out, the rest is a pointer. */
         const uint8_t *s = owner;
         for (int want = cdns_dname_labels(owner); *s != 0; want--) {
-            ptr = find(m, s, want);
+            ptr = find(m, m->name_labels, s, want);
             if (ptr != 0)
                 break;
             s += (size_t)*s + 1;
@@ -217,12 +232,11 @@ int cdns_msg_put_rr(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const
     else
         p[prefix] = 0;
     p += olen;
-    put16(p, type);
-    put16(p + 2, rclass);
-    put32(p + 4, ttl_s);
+    /* Type, class and TTL as one big-endian word: the compiler makes that a byte swap and one
+     * store, where three separate fields became a long chain of shifts. */
+    put64(p, (uint64_t)type << 48 | (uint64_t)rclass << 32 | ttl_s);
     put16(p + 8, rdlen);
-    if (rdlen > 0)
-        memcpy(p + 10, rdata, rdlen);
+    copy_short(p + 10, rdata, rdlen);
     size_t start = m->len;
     m->len += need;
     m->count[sec]++;
@@ -445,10 +459,7 @@ size_t cdns_msg_rdata_name(const cdns_msg_t *m, const uint8_t *name, bool compre
         while (pos < want)
             pos += (size_t)name[pos] + 1;
         const uint8_t *zq = m->buf + m->zone_off;
-        bool same = pos == want;
-        for (size_t i = 0; same && i < m->zone_len; i++)
-            same = fold(zq[i]) == name[pos + i];
-        if (same) {
+        if (pos == want && equal_folded(zq, name + pos, m->zone_len, true, false)) {
             memcpy(out, name, pos);
             if (compress && m->zone_off <= PTR_MAX) {
                 out[pos] = (uint8_t)(0xc0 | (m->zone_off >> 8));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cdns/dns.h"
+#include "dns_internal.h"
 
 void cdns_wire_init(cdns_wire_t *w, const uint8_t *base, size_t len)
 {
@@ -85,14 +86,17 @@ static bool read_plain_name(cdns_wire_t *w, cdns_query_t *q, size_t *nlen)
         return false;
     const uint8_t *p = w->base + w->pos;
     size_t left = w->len - w->pos, o = 0;
+    /* The root octet at o ends a name of o + 1 octets: one bound covers both the packet's end
+     * and the longest name, checked once per label. */
+    size_t lim = left < CDNS_DNAME_MAX ? left : CDNS_DNAME_MAX;
     unsigned labels = 0;
     for (;;) {
-        if (o >= left)
+        if (o >= lim)
             return false;
         uint8_t l = p[o];
         if (l == 0)
             break;
-        if (l > CDNS_LABEL_MAX || o + 1 + l + 1 > CDNS_DNAME_MAX)
+        if (l > CDNS_LABEL_MAX)
             return false;
         o += (size_t)l + 1;
         labels++;
@@ -117,7 +121,8 @@ static int read_question(cdns_wire_t *w, cdns_query_t *q)
     q->qclass = cdns_wire_u16(w);
     if (w->err != CDNS_OK)
         return CDNS_EMALFORMED;
-    cdns_dname_copy_lower(q->qname_lower, q->qname);
+    /* The length is known by now: folding needs no walk of its own. */
+    fold_copy(q->qname_lower, q->qname, nlen);
     q->qname_len = (uint8_t)nlen;
     q->question_len = (uint16_t)(w->pos - start);
     q->has_question = true;
