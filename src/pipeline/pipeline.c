@@ -50,6 +50,7 @@ typedef struct listener {
     char server[96]; /* "dns://:53" */
     route_t *routes;
     size_t nroutes;
+    uint8_t max_zone_len;     /* the longest zone of its routes: no longer suffix can match */
     cdns_pmetrics_t *dropped; /* zone "dropped": queries no zone took (when any block counts) */
 } listener_t;
 
@@ -236,6 +237,8 @@ static int add_routes(cdns_pipeline_t *p, const cdns_cf_block_t *blk, const cdns
             route_t *rt = &nr[l->nroutes++];
             memcpy(rt->zone, zone, zlen);
             rt->zone_len = (uint8_t)zlen;
+            if (rt->zone_len > l->max_zone_len)
+                l->max_zone_len = rt->zone_len;
             rt->chain = chain;
             rt->pm = NULL;
             if (route_metrics(l, rt, key->zone) != CDNS_OK)
@@ -406,14 +409,16 @@ bool cdns_pipeline_ready(const cdns_pipeline_t *p, char *notready, size_t len)
 
 /* ---------------------------------------------------------------- hot path */
 /* The longest zone of the listener that is a suffix of the query name, walking the name's
- * label boundaries from the left: at most 127 steps, each a few compares. */
+ * label boundaries from the left: at most 127 steps, each a few compares. Suffixes longer than
+ * every zone are stepped over without looking at the routes: with the usual ".:53" block the
+ * only route is the root, and the walk is all there is. */
 static const route_t *route_find(const listener_t *l, const cdns_query_t *q)
 {
     const uint8_t *name = q->qname_lower;
     size_t off = 0, len = q->qname_len;
     for (;;) {
         size_t rest = len - off;
-        for (size_t r = 0; r < l->nroutes; r++) {
+        for (size_t r = 0; rest <= l->max_zone_len && r < l->nroutes; r++) {
             const route_t *rt = &l->routes[r];
             if (rt->zone_len == rest && memcmp(rt->zone, name + off, rest) == 0)
                 return rt;
@@ -485,7 +490,7 @@ static void complete(cdns_req_t *req, int last)
     for (int i = last; i >= req->base_; i--)
         if (c->entries[i].api->on_response != NULL)
             c->entries[i].api->on_response(req, c->entries[i].inst, wstate(req, i));
-    if (req->super_ == NULL)
+    if (req->super_ == NULL && req->q.qtype == CDNS_T_ANY)
         minimal_any(req);
     req->out_len = cdns_msg_finish(&req->msg);
     /* req->zone points into its route (routes never move once built): the route's series. */
