@@ -1329,10 +1329,41 @@ static cdns_k8s_result_t answer_existing(actx_t *a, const cdns_node_t *node, uin
     return answer_node(a, node, qtype);
 }
 
+/* Whether the zone's apex is suffix (lowercase wire with the root, slen octets) or lies below
+ * it: the apex's tail equals suffix and starts on a label boundary. */
+static inline bool apex_under(const cdns_zone_t *z, const uint8_t *suffix, size_t slen)
+{
+    if (z->apex_len < slen || memcmp(z->apex + z->apex_len - slen, suffix, slen) != 0)
+        return false;
+    size_t off = 0;
+    while (z->apex_len - off > slen)
+        off += (size_t)z->apex[off] + 1;
+    return z->apex_len - off == slen;
+}
+
+/* Every answer asks whether its zone is a reverse one. Both reverse trees end in "arpa", so a
+ * compare of the apex's last six octets (its length is known) settles it for a forward zone
+ * without walking the apex. */
+static bool apex_is_reverse(const cdns_zone_t *z)
+{
+    static const uint8_t arpa[] = "\4arpa", in_addr[] = "\7in-addr\4arpa", ip6[] = "\3ip6\4arpa";
+    if (z->apex_labels < 2 || z->apex_len < sizeof(ip6) ||
+        memcmp(z->apex + z->apex_len - sizeof(arpa), arpa, sizeof(arpa)) != 0)
+        return false;
+    return apex_under(z, in_addr, sizeof(in_addr)) || apex_under(z, ip6, sizeof(ip6));
+}
+
+/* Whether label l (lowercase) is s. A loop rather than memcmp: s is a constant of a few
+ * octets, so this unrolls into a few compares where memcmp would be a call. */
 static bool label_is(const uint8_t *l, const char *s)
 {
     size_t n = strlen(s);
-    return l[0] == n && memcmp(l + 1, s, n) == 0;
+    if (l[0] != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (l[1 + i] != (uint8_t)s[i])
+            return false;
+    return true;
 }
 
 /* The address a pod label stands for ("1-2-3-4", "fd00--1"), as CoreDNS reads it. */
@@ -1384,19 +1415,19 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     m->flags |= CDNS_F_AA;
     cdns_store_set_zone(m, z, q);
 
-    /* Label i counted from the zone: lab[0] is the label right under the apex. */
+    /* Where each label of the name starts, counted from the zone: qn + at[0] is the label right
+     * under the apex, qn + at[rel - 1] the name's first. Filled from the root side in the one
+     * walk, so no second pass turns left-to-right offsets around. */
     int rel = (int)q->qname_labels - (int)z->apex_labels;
     if (rel < 0)
         return nodata(&a);
-    const uint8_t *lab[8] = {0};
-    size_t offs[CDNS_DNAME_MAX / 2 + 1];
-    size_t nl = 0;
-    for (size_t p = 0; qn[p] && nl < CDNS_ARRAY_LEN(offs); p += (size_t)qn[p] + 1)
-        offs[nl++] = p;
-    if ((size_t)rel > nl)
-        return nodata(&a); /* cannot happen for a parsed query; keeps offs[] reads in bounds */
-    for (int i = 0; i < rel && i < 8; i++)
-        lab[i] = qn + offs[rel - 1 - i];
+    size_t from_root[CDNS_DNAME_MAX / 2 + 1];
+    size_t k = q->qname_labels;
+    for (size_t p = 0; qn[p] && k > 0; p += (size_t)qn[p] + 1)
+        from_root[--k] = p;
+    if (k != 0)
+        return nodata(&a); /* cannot happen for a parsed query; keeps the reads below in bounds */
+    const size_t *at = from_root + z->apex_labels;
 
     if (rel == 0) {
         if (qtype == CDNS_T_SOA || qtype == CDNS_T_NS)
@@ -1407,31 +1438,28 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     if (qtype == CDNS_T_SOA)
         return nodata(&a);
     const cdns_node_t *node = cdns_snapshot_find(s, qn, q->qname_len);
-    if (rel == 1 && label_is(lab[0], "dns-version")) {
+    if (rel == 1 && label_is(qn + at[0], "dns-version")) {
         if (qtype == CDNS_T_TXT && node)
             return answer_node(&a, node, qtype);
         return nxdomain(&a);
     }
-    if (rel == 2 && label_is(lab[0], "dns") && label_is(lab[1], "ns")) {
+    if (rel == 2 && label_is(qn + at[0], "dns") && label_is(qn + at[1], "ns")) {
         if (qtype == CDNS_T_TXT || qtype == CDNS_T_PTR || !node)
             return nxdomain(&a);
         return answer_node(&a, node, qtype);
     }
-    bool reverse = z->apex_labels >= 2 && (cdns_dname_is_sub(z->apex, (const uint8_t *)"\7in-addr\4arpa") ||
-                                           cdns_dname_is_sub(z->apex, (const uint8_t *)"\3ip6\4arpa"));
-    if (reverse) {
+    if (apex_is_reverse(z)) {
         if (qtype != CDNS_T_PTR || !node || !cdns_node_rrset(node, CDNS_T_PTR))
             return nxdomain(&a);
         return answer_node(&a, node, qtype);
     }
-    bool is_svc = label_is(lab[0], "svc"), is_pod = label_is(lab[0], "pod");
+    bool is_svc = label_is(qn + at[0], "svc"), is_pod = label_is(qn + at[0], "pod");
     if (!is_svc && !is_pod)
         return nxdomain(&a);
     if (rel == 1)
         return nodata(&a);
     /* The namespace must be exposed: its "ns.svc.zone" / "ns.pod.zone" name has the marker. */
-    const uint8_t *ns_name = qn + offs[rel - 2];
-    const cdns_node_t *ns_node = cdns_snapshot_find(s, ns_name, q->qname_len - offs[rel - 2]);
+    const cdns_node_t *ns_node = cdns_snapshot_find(s, qn + at[1], q->qname_len - at[1]);
     if (!ns_node || !cdns_node_rrset(ns_node, T_NS_MARK))
         return nxdomain(&a);
     if (rel == 2)
@@ -1447,7 +1475,7 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
         uint8_t name[CDNS_DNAME_MAX + 2];
         size_t w = 0;
         for (int i = 4; i >= 3; i--) {
-            const uint8_t *l = lab[i];
+            const uint8_t *l = qn + at[i];
             bool us = l[0] > 0 && l[1] == '_';
             size_t len = l[0] + (us ? 0 : 1);
             if (len > CDNS_LABEL_MAX)
@@ -1458,10 +1486,10 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
             memcpy(name + w, l + 1, l[0]);
             w += l[0];
         }
-        size_t rest = q->qname_len - offs[rel - 3];
+        size_t rest = q->qname_len - at[2];
         if (w + rest > CDNS_DNAME_MAX)
             return nxdomain(&a);
-        memcpy(name + w, qn + offs[rel - 3], rest);
+        memcpy(name + w, qn + at[2], rest);
         return answer_existing(&a, cdns_snapshot_find(s, name, w + rest), qtype);
     }
 
@@ -1469,11 +1497,9 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
      * or two labels in front of it are ignored. */
     if (rel > 5 || opts->pods == CDNS_K8S_PODS_DISABLED)
         return nxdomain(&a);
-    const uint8_t *pod_label = lab[2];
-    if (opts->pods == CDNS_K8S_PODS_VERIFIED) {
-        const uint8_t *pname = qn + offs[rel - 3];
-        return answer_existing(&a, cdns_snapshot_find(s, pname, q->qname_len - offs[rel - 3]), qtype);
-    }
+    const uint8_t *pod_label = qn + at[2];
+    if (opts->pods == CDNS_K8S_PODS_VERIFIED)
+        return answer_existing(&a, cdns_snapshot_find(s, pod_label, q->qname_len - at[2]), qtype);
     ipaddr_t ip;
     if (pod_label_ip(pod_label, &ip) != CDNS_OK)
         return nxdomain(&a);
