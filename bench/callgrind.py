@@ -67,6 +67,11 @@ def measure(a, kind, mix):
         os.unlink(old)
     cgout = os.path.join(outdir, "cg-%s.%%p" % dtag)
     vg = "valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%s" % cgout
+    # Started as root, the server becomes nobody after binding; callgrind_control (vgdb) then
+    # never gets through to it and waits forever. Measured as root, it keeps root.
+    set_user = kind == "clusterdns" and "CLUSTERDNS_USER" not in os.environ
+    if set_user:
+        os.environ["CLUSTERDNS_USER"] = "root"
     if kind == "clusterdns":
         os.environ["CLUSTERDNS_WRAP"] = vg
     peer = bench.Peer(kind, data, a.port)
@@ -94,6 +99,8 @@ def measure(a, kind, mix):
     finally:
         peer.stop()
         os.environ.pop("CLUSTERDNS_WRAP", None)
+        if set_user:
+            os.environ.pop("CLUSTERDNS_USER", None)
     dumps = sorted(glob.glob(os.path.join(outdir, "cg-%s.*" % dtag)))
     best = None
     for d in dumps:
