@@ -23,6 +23,7 @@
  * Build runs on the main thread; the snapshot belongs to the caller.
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -861,9 +862,11 @@ static bool visit_namespace_g(const cdns_k8s_object_t *o, void *arg)
     return visit_namespace(o, arg);
 }
 
-/* Everything from the index into a fresh builder; with groups, records who wrote what. */
+/* Everything from the index into a fresh builder; with groups, records who wrote what. With
+ * consume (idx itself), the index is freed once its records are in the builder, before the
+ * commit lays out the snapshot: the two largest things a load makes are never held together. */
 static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_k8s_groups_t *groups,
-                      cdns_snapshot_t **out)
+                      cdns_k8s_index_t *consume, cdns_snapshot_t **out)
 {
     *out = NULL;
     bctx_t c = {.groups = groups, .mode = groups ? EMIT_RECORD : EMIT_ALL};
@@ -882,10 +885,21 @@ static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, 
     finish(&c);
     if ((rc = c.err) != CDNS_OK)
         goto fail;
-    rc = cdns_builder_commit(c.b, out);
+    cdns_builder_t *b = c.b;
     c.b = NULL; /* commit frees the builder either way */
+    if (consume) {
+        ctx_deinit(&c); /* nothing of the index may be reached past here */
+        memset(&c, 0, sizeof(c));
+        cdns_k8s_index_free(consume);
+        consume = NULL;
+        /* Its small chunks sit below the builder's in the heap: without a trim the pages stay
+         * resident under the snapshot about to be laid out. */
+        malloc_trim(0);
+    }
+    rc = cdns_builder_commit(b, out);
 fail:
     ctx_deinit(&c);
+    cdns_k8s_index_free(consume);
     if (groups)
         cdns_k8s__clear_dirty(groups);
     return rc;
@@ -893,7 +907,12 @@ fail:
 
 int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
 {
-    return build_full(idx, opts, NULL, out);
+    return build_full(idx, opts, NULL, NULL, out);
+}
+
+int cdns_k8s_build_consume(cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
+{
+    return build_full(idx, opts, NULL, idx, out);
 }
 
 /* ------------------------------------------------------- incremental builds */
@@ -1179,7 +1198,7 @@ int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
     int rc;
     if (go_full) {
         forget_touches(st);
-        rc = build_full(idx, opts, st->groups, out);
+        rc = build_full(idx, opts, st->groups, NULL, out);
         st->full_next = rc != CDNS_OK;
     } else {
         rc = build_update(st, idx, opts, prev, out);
