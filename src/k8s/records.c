@@ -1259,7 +1259,7 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
                 continue;
             cdns_msg_mark_t mark = cdns_msg_mark(a->m);
             bool tc = a->m->truncated;
-            if (cdns_store_put_rrset(a->m, CDNS_SEC_ADDITIONAL, 0, t->name, g) != CDNS_OK) {
+            if (cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ADDITIONAL, 0, t->name, g) != CDNS_OK) {
                 cdns_msg_rollback(a->m, mark);
                 a->m->truncated = tc;
                 return;
@@ -1268,7 +1268,8 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
     }
 }
 
-/* The CNAME target (rdata after the length prefix of the only record). */
+/* The CNAME target (rdata after the length prefix of the only record: the store keeps CNAME
+ * rdata whole, see cdns_rrset_t). */
 static const uint8_t *cname_target(const cdns_rrset_t *rs)
 {
     return rs->count ? rs->rdata + 2 : NULL;
@@ -1313,9 +1314,9 @@ static cdns_k8s_result_t chase(actx_t *a, const cdns_node_t *start, uint16_t qty
         }
     }
     for (size_t i = 0; i < n; i++)
-        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, owners[i] ? 0 : CDNS_MSG_QNAME_OFF, owners[i], chain[i]);
+        cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, owners[i] ? 0 : CDNS_MSG_QNAME_OFF, owners[i], chain[i]);
     if (final)
-        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, 0, final_node->name, final);
+        cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, 0, final_node->name, final);
     cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);
     return CDNS_K8S_ANSWERED;
 }
@@ -1332,7 +1333,7 @@ static cdns_k8s_result_t answer_node(actx_t *a, const cdns_node_t *node, uint16_
     const cdns_rrset_t *rs = cdns_node_rrset(node, qtype);
     if (!rs)
         return nodata(a);
-    cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
+    cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
     if (qtype == CDNS_T_SRV || qtype == CDNS_T_NS)
         put_glue(a, rs);
     cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);

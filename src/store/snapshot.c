@@ -127,6 +127,17 @@ const cdns_node_t *cdns_snapshot_target(const cdns_snapshot_t *s, const cdns_rrs
     return cdns_store__target(s, rs, i);
 }
 
+const uint8_t *cdns_snapshot_rdata(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                   uint8_t buf[CDNS_STORE_RDATA_BUF], uint16_t *len)
+{
+    if (!s || !rs || i >= rs->count || !buf || !len)
+        return NULL;
+    const uint8_t *p = rs->rdata;
+    for (unsigned k = 0; k < i; k++)
+        p += 2 + ((size_t)p[0] << 8 | p[1]);
+    return cdns_store__full_rdata(s, rs, i, p, buf, len);
+}
+
 const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx)
 {
     return (s && idx < s->nzones) ? &s->zones[idx] : NULL;

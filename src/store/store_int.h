@@ -46,7 +46,9 @@
  * snapshot. Dead nodes keep their index, name and table entry (a target may refer to it, and
  * the name revives it should it come back); no lookup returns them. A dead node's name_len is
  * 0, so that the query path's length comparison rejects it with no test of its own; its real
- * length is meta.name_len. */
+ * length is meta.name_len. Its name bytes stay valid as long as the snapshot (they lie in a
+ * chunk the node is counted in): RRsets naming it may have left the name out of their rdata
+ * and read it here (cdns_store__rdata_name). */
 #define CDNS_STORE__NODE_DEAD 0x8000u
 
 /* What builders keep per node beside it; the query path never reads it. */
@@ -154,6 +156,64 @@ static inline cdns_store__meta_t *cdns_store__meta(const cdns_snapshot_t *s, uin
 static inline uint32_t cdns_store__slot(uint32_t hash, uint32_t slots)
 {
     return (uint32_t)(((uint64_t)hash * slots) >> 32);
+}
+
+/* Offset of the name inside rdata of a type that names another owner, -1 for the others. */
+static inline int cdns_store__target_offset(uint16_t type)
+{
+    switch (type) {
+    case CDNS_T_CNAME:
+    case CDNS_T_NS:
+    case CDNS_T_PTR:
+        return 0;
+    case CDNS_T_MX:
+        return 2;
+    case CDNS_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+/* Whether a record of this type whose name is node index target is stored without the name
+ * (its rdlen is then the target offset: the name is that node's). Nearly all SRV and PTR rdata
+ * is the name, and the snapshot already holds every name in a zone as a node. CNAME keeps its
+ * name: answer.c's chase() and k8s's chase read it in place, and CNAMEs are few. */
+static inline bool cdns_store__elides(uint16_t type, uint32_t target)
+{
+    return target != CDNS_STORE__NONE && type != CDNS_T_CNAME && cdns_store__target_offset(type) >= 0;
+}
+
+/* The name inside record i of rs (rs an RRset of s; the record's rdata at rd, rdlen octets as
+ * stored; toff the target offset of rs's type, >= 0). A stored rdlen equal to toff cannot be a
+ * whole record (a name has at least the root label): the name was left out and is the target
+ * node's. That node may be dead in s, but it keeps its name (CDNS_STORE__NODE_DEAD), and the
+ * name of an index never changes along a lineage, so it is the one the record was added with.
+ * No bounds test: an RRset names only indices of the snapshot that holds it. */
+static inline const uint8_t *cdns_store__rdata_name(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                                    const uint8_t *rd, size_t rdlen, int toff)
+{
+    return rdlen == (size_t)toff ? cdns_store__node(s, rs->targets[i])->name : rd + toff;
+}
+
+/* The whole rdata of record i of rs, whose length prefix is at p: a pointer into the snapshot
+ * or, for a record stored without its name, into buf (6 + CDNS_DNAME_MAX octets), where it is
+ * put back together. *len receives its length. */
+static inline const uint8_t *cdns_store__full_rdata(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                                    const uint8_t *p, uint8_t *buf, uint16_t *len)
+{
+    size_t rdlen = (size_t)p[0] << 8 | p[1];
+    int toff = cdns_store__target_offset(rs->type);
+    if (toff < 0 || rdlen != (size_t)toff) {
+        *len = (uint16_t)rdlen;
+        return p + 2;
+    }
+    const uint8_t *name = cdns_store__rdata_name(s, rs, i, p + 2, rdlen, toff);
+    size_t nlen = cdns_dname_len(name);
+    memcpy(buf, p + 2, rdlen);
+    memcpy(buf + rdlen, name, nlen);
+    *len = (uint16_t)(rdlen + nlen);
+    return buf;
 }
 
 /* cdns_snapshot_target() for the answer path, inlined. */

@@ -345,9 +345,12 @@ static int relayout(cdns_builder_t *b, cdns_snapshot_t **out)
             const cdns_rrset_t *rs = &n->rrsets[r];
             const uint8_t *p = rs->rdata;
             for (uint16_t k = 0; k < rs->count && rc == CDNS_OK; k++) {
-                uint16_t rdlen = get16(p);
-                rc = cdns_builder_add(f, n->name, rs->type, rs->ttl_s, p + 2, rdlen);
-                p += 2 + (size_t)rdlen;
+                /* Whole rdata: names left out of it come back from base's target nodes. */
+                uint8_t buf[CDNS_STORE_RDATA_BUF];
+                uint16_t rdlen;
+                const uint8_t *rd = cdns_store__full_rdata(base, rs, k, p, buf, &rdlen);
+                rc = cdns_builder_add(f, n->name, rs->type, rs->ttl_s, rd, rdlen);
+                p += 2 + (size_t)get16(p);
             }
         }
     }
@@ -513,6 +516,10 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     rc = plan_evacuation(&u, &evac_bytes, &evac_nodes);
     if (rc != CDNS_OK)
         goto fail;
+    /* Names that are nodes of the result are left out of rdata (cdns_store__elides). */
+    for (size_t i = 0; i < cnt.nrecs; i++)
+        if (cdns_store__target_offset(b->recs[i].type) >= 0)
+            cnt.rdata_bytes -= cdns_store__elided_bytes(&b->recs[i], u.tgt[i]);
 
     /* The chunk: header | rrsets | targets | names | rdata | spill (evacuated) | list. Every
      * node it receives is a touched name, one of its ancestors, a placeholder or an evacuee:
@@ -623,12 +630,13 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].type == b->recs[i].type)
             j++;
         cdns_rrset_t *rs = &rrsets[k++];
-        cdns_store__fill_rrset(rs, b, &b->recs[i], j - i, &rdp);
-        if (cdns_store__target_offset(rs->type) >= 0) {
-            rs->targets = &targets[t];
+        uint32_t *rt = NULL;
+        if (cdns_store__target_offset(b->recs[i].type) >= 0) {
+            rt = &targets[t];
             for (size_t m = i; m < j; m++)
                 targets[t++] = u.tgt[m];
         }
+        cdns_store__fill_rrset(rs, b, &b->recs[i], j - i, rt, &rdp);
         i = j;
     }
 
