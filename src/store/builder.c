@@ -883,6 +883,18 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
      * the same octets at the same place, so writing every node's name is idempotent. */
     for (size_t i = 0; i < nnodes; i++)
         memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+    /* The builder's names, nodes and table are in the snapshot now, and what is left to lay
+     * out reads only the records, their rdata and the zones: giving them back before the
+     * RRsets and rdata are written keeps a load's peak below builder plus snapshot. */
+    free(b->names);
+    free(b->nodes);
+    free(b->table);
+    free(pos);
+    b->names = NULL;
+    b->nodes = NULL;
+    b->table = NULL;
+    pos = NULL;
+    b->names_len = b->names_cap = b->nnodes = b->nodes_cap = b->table_slots = 0;
 
     /* RRsets, their rdata and targets, in record order (node, then type). */
     size_t k = 0, t = 0;
