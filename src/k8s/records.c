@@ -1240,7 +1240,8 @@ static cdns_k8s_result_t nxdomain(actx_t *a)
  * additional section first. */
 static void put_glue(actx_t *a, const cdns_rrset_t *rs)
 {
-    if (!rs->targets)
+    const uint32_t *targets = cdns_rrset_targets(rs);
+    if (!targets)
         return;
     for (uint16_t i = 0; i < rs->count; i++) {
         const cdns_node_t *t = cdns_snapshot_target(a->s, rs, i);
@@ -1249,7 +1250,7 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
         /* Targets are node indices: equal indices, same name. */
         bool seen = false;
         for (uint16_t j = 0; j < i && !seen; j++)
-            seen = rs->targets[j] == rs->targets[i];
+            seen = targets[j] == targets[i];
         if (seen)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
@@ -1272,7 +1273,7 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
  * rdata whole, see cdns_rrset_t). */
 static const uint8_t *cname_target(const cdns_rrset_t *rs)
 {
-    return rs->count ? rs->rdata + 2 : NULL;
+    return rs->count ? cdns_rrset_rdata(rs) + 2 : NULL;
 }
 
 #define MAX_CHAIN 8

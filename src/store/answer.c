@@ -46,7 +46,7 @@ int cdns_store_put_rrset(const cdns_snapshot_t *s, cdns_msg_t *m, cdns_section_t
     int toff = cdns_store__target_offset(rs->type);
     /* RFC 2782: SRV targets are never compressed; the types of RFC 1035 may be. */
     bool compress = rs->type != CDNS_T_SRV;
-    const uint8_t *p = rs->rdata;
+    const uint8_t *p = cdns_rrset_rdata(rs);
     for (uint16_t i = 0; i < rs->count; i++) {
         uint16_t rdlen = get16(p);
         const uint8_t *rd = p + 2;
@@ -58,7 +58,7 @@ int cdns_store_put_rrset(const cdns_snapshot_t *s, cdns_msg_t *m, cdns_section_t
         } else if (toff >= 0 && (size_t)rdlen <= 6 + CDNS_DNAME_MAX) {
             /* The name, in the rdata or (left out of it) the target node's, takes the
              * question's letter case for the zone part. */
-            const uint8_t *name = cdns_store__rdata_name(s, rs, i, rd, rdlen, toff);
+            const uint8_t *name = cdns_store__rdata_name(s, cdns_store__targets(rs), i, rd, rdlen, toff);
             /* toff is 0, 2 or 6: copies of a constant size are a move or two, where one of
              * a variable size becomes a byte loop. */
             if (toff == 6)
@@ -109,8 +109,8 @@ void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t 
 {
     if (!z || !z->soa || z->soa->count == 0)
         return;
-    const uint8_t *rd = z->soa->rdata + 2;
-    uint16_t rdlen = get16(z->soa->rdata);
+    const uint8_t *rd = cdns_rrset_rdata(z->soa) + 2;
+    uint16_t rdlen = get16(rd - 2);
     int off = apex_offset_in_qname(z, q);
     /* A pointer to the root label would be longer than the label itself. */
     uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
@@ -129,17 +129,18 @@ void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t 
  * not fit is left out and TC keeps the value it had (RFC 2181 §9). */
 static void put_additional(const cdns_snapshot_t *s, cdns_msg_t *m, const cdns_rrset_t *rs)
 {
-    if (!rs->targets || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
+    if (!rs->targets_off || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
         return;
+    const uint32_t *targets = cdns_store__targets(rs);
     bool was_truncated = m->truncated;
     for (uint16_t i = 0; i < rs->count; i++) {
-        const cdns_node_t *t = cdns_store__target(s, rs, i);
+        const cdns_node_t *t = cdns_store__target_node(s, targets[i]);
         if (!t)
             continue;
         /* One index, one name: equal indices are the duplicates. */
         bool dup = false;
         for (uint16_t j = 0; j < i && !dup; j++)
-            dup = rs->targets[j] == rs->targets[i];
+            dup = targets[j] == targets[i];
         if (dup)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
@@ -229,8 +230,8 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
             return; /* TC: the client retries over TCP */
         /* A CNAME RRset has one record; should a builder have given it more, the first wins.
          * CNAME rdata always keeps its name (cdns_store__elides). */
-        const uint8_t *tname = cname->rdata + 2;
-        size_t tlen = get16(cname->rdata);
+        const uint8_t *tname = cdns_rrset_rdata(cname) + 2;
+        size_t tlen = get16(tname - 2);
         const cdns_node_t *const t0 = cdns_store__target(s, cname, 0);
         const cdns_node_t *t = t0;
         size_t ce_off = 0;

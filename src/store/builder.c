@@ -559,8 +559,7 @@ void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const bre
     rs->type = recs[0].type;
     rs->count = (uint16_t)n;
     rs->ttl_s = UINT32_MAX;
-    rs->rdata = p;
-    rs->targets = targets;
+    cdns_store__rrset_point(rs, p, targets);
     for (size_t m = 0; m < n; m++) {
         const brec_t *r = &recs[m];
         if (r->ttl_s < rs->ttl_s)
@@ -573,7 +572,6 @@ void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const bre
             memcpy(p + 2, b->rdata + r->rdata_off, rdlen);
         p += 2 + rdlen;
     }
-    rs->rdata_len = (uint32_t)(p - rs->rdata);
     *rdp = p;
 }
 
@@ -725,7 +723,7 @@ void cdns_store__fill_zones(cdns_snapshot_t *s)
         zone->neg_ttl_s = 0;
         if (zone->soa) {
             /* SOA MINIMUM is the last four octets of the first record (RFC 2308 §5). */
-            const uint8_t *rd = zone->soa->rdata;
+            const uint8_t *rd = cdns_rrset_rdata(zone->soa);
             size_t rdlen = (size_t)rd[0] << 8 | rd[1];
             uint32_t minimum = get_u32(rd + 2 + rdlen - 4);
             zone->neg_ttl_s = minimum < zone->soa->ttl_s ? minimum : zone->soa->ttl_s;
@@ -778,12 +776,18 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     uint32_t max_nodes = cdns_store__max_nodes((uint32_t)slots);
     size_t dir_pages = cdns_store__dir_pages(max_nodes);
 
-    /* The chunk: header | rrsets | targets | names | rdata. */
+    /* The chunk: header | rrsets | targets | names | rdata. RRsets come first because they
+     * reach their targets and rdata by unsigned offsets from themselves (cdns_rrset_t), and the
+     * cap keeps every such offset within 32 bits. */
     size_t o_rrsets = align8(sizeof(cdns_store__chunk_t));
     size_t o_targets = align8(o_rrsets + cnt.nrrsets * sizeof(cdns_rrset_t));
     size_t o_names = o_targets + cnt.ntargets * sizeof(uint32_t);
     size_t o_rdata = o_names + names_bytes;
     size_t chunk_bytes = o_rdata + cnt.rdata_bytes;
+    if (chunk_bytes > CDNS_STORE__CHUNK_MAX) {
+        rc = CDNS_ERANGE;
+        goto fail;
+    }
     /* The snapshot's own block: zones | pages | chunk list | zone_deleg | zone_apex. */
     size_t o_pages = align8(b->nzones * sizeof(cdns_zone_t));
     size_t o_chunks = o_pages + dir_pages * sizeof(cdns_store__page_t *);

@@ -74,7 +74,8 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
 int cdns_store__cmp_rec(const cdns_store__brec_t *a, const cdns_store__brec_t *b, const uint8_t *rdata);
 /* Fills rs from recs[0..n), the sorted records of one RRset, writing its rdata at *rdp, which
  * it advances. targets: the records' target node indices, already in place in the chunk (NULL
- * for types naming nothing); records cdns_store__elides() are written without their name. */
+ * for types naming nothing); records cdns_store__elides() are written without their name. The
+ * rdata and targets must lie after rs in its chunk (cdns_store__rrset_point). */
 void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const cdns_store__brec_t *recs, size_t n,
                             const uint32_t *targets, uint8_t **rdp);
 /* Octets a record with this target saves by leaving its name out (cdns_store__elides). */

@@ -8,6 +8,8 @@
 #include "check_main.h"
 #include "store_helpers.h"
 
+#include "store/store_int.h"
+
 START_TEST(dedup_and_min_ttl)
 {
     cdns_builder_t *b = cdns_builder_new();
@@ -24,11 +26,11 @@ START_TEST(dedup_and_min_ttl)
     ck_assert_ptr_nonnull(rs);
     ck_assert_uint_eq(rs->count, 2);
     ck_assert_uint_eq(rs->ttl_s, 10);
-    ck_assert_uint_eq(rs->rdata_len, 12);
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(rs), 12);
     /* Canonical order: 10.0.0.1 before 10.0.0.2. */
-    ck_assert_uint_eq(rs->rdata[5], 1);
-    ck_assert_uint_eq(rs->rdata[11], 2);
-    ck_assert_ptr_null(rs->targets);
+    ck_assert_uint_eq(cdns_rrset_rdata(rs)[5], 1);
+    ck_assert_uint_eq(cdns_rrset_rdata(rs)[11], 2);
+    ck_assert_ptr_null(cdns_rrset_targets(rs));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -219,10 +221,10 @@ START_TEST(target_names_left_out)
     for (int i = 0; i < NR; i++) {
         const cdns_rrset_t *rs = cdns_node_rrset(find(s, recs[i].owner), recs[i].type);
         ck_assert_ptr_nonnull(rs);
-        ck_assert_ptr_nonnull(rs->targets);
+        ck_assert_ptr_nonnull(cdns_rrset_targets(rs));
         /* The record among rs's whose whole rdata is want[i]. */
         unsigned k = 0;
-        const uint8_t *p = rs->rdata, *got = NULL;
+        const uint8_t *p = cdns_rrset_rdata(rs), *got = NULL;
         for (; k < rs->count; k++, p += 2 + (p[0] << 8 | p[1])) {
             got = cdns_snapshot_rdata(s, rs, k, buf, &len);
             ck_assert_ptr_nonnull(got);
@@ -239,15 +241,15 @@ START_TEST(target_names_left_out)
             ck_assert_ptr_eq(got, buf);
         }
         bool in_zone = recs[i].stored >= 0 || recs[i].type == CDNS_T_CNAME;
-        ck_assert_uint_eq(rs->targets[k] != CDNS_STORE_NO_TARGET, in_zone);
+        ck_assert_uint_eq(cdns_rrset_targets(rs)[k] != CDNS_STORE_NO_TARGET, in_zone);
         ck_assert_ptr_null(cdns_snapshot_rdata(s, rs, rs->count, buf, &len));
     }
     const cdns_rrset_t *srv = cdns_node_rrset(find(s, "_http._tcp.web.ns.svc.cluster.local"), CDNS_T_SRV);
     ck_assert_uint_eq(srv->count, 4);
-    ck_assert_uint_eq(srv->rdata_len, 3 * (2 + 6) + 2 + 6 + cdns_dname_len(N("ext.example.org")));
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(srv), 3 * (2 + 6) + 2 + 6 + cdns_dname_len(N("ext.example.org")));
     const cdns_rrset_t *two = cdns_node_rrset(find(s, "_dns._udp.ns.svc.cluster.local"), CDNS_T_SRV);
     ck_assert_uint_eq(two->count, 2);
-    ck_assert_uint_eq(two->rdata_len, 2 * (2 + 6));
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(two), 2 * (2 + 6));
     ck_assert_mem_eq(cdns_snapshot_rdata(s, two, 0, buf, &len) + 6, N("a.ns.svc.cluster.local"), len - 6);
     ck_assert_mem_eq(cdns_snapshot_rdata(s, two, 1, buf, &len) + 6, N("b.ns.svc.cluster.local"), len - 6);
     ck_assert_ptr_null(cdns_snapshot_rdata(NULL, two, 0, buf, &len));

@@ -248,6 +248,54 @@ static cdns_snapshot_t *full_build(const model_t *md)
 }
 
 /* ------------------------------------------------------------------ internal consistency */
+/* The chunk of s that holds the bytes [p, p + len) past its header, or NULL. */
+static const cdns_store__chunk_t *chunk_holding(const cdns_snapshot_t *s, const void *p, size_t len)
+{
+    uintptr_t a = (uintptr_t)p;
+    for (uint32_t i = 0; i < s->nchunks; i++) {
+        const cdns_store__chunk_t *c = s->chunks[i].chunk;
+        uintptr_t lo = (uintptr_t)c + sizeof(*c), hi = (uintptr_t)c + c->bytes;
+        if (a >= lo && a <= hi && len <= hi - a)
+            return c;
+    }
+    return NULL;
+}
+
+/* The RRsets of node n (its chunk: id) and what their offsets reach all lie in that chunk of s,
+ * rdata and targets past the node's RRset array (RRsets come first in every layout, spilled
+ * copies included), the rdata's records within it. An offset gone wrong, one relative to
+ * where an RRset was copied from for instance, lands elsewhere; one that stays inside the
+ * chunk by chance reads other bytes, which the comparisons with full builds and the model
+ * catch. */
+static void check_layout(const cdns_snapshot_t *s, const cdns_node_t *n, uint32_t id)
+{
+    const cdns_store__chunk_t *c = chunk_holding(s, n->rrsets, n->nrrsets * sizeof(cdns_rrset_t));
+    EXPECT(c != NULL && c->id == id, "RRsets outside their node's chunk");
+    uintptr_t set_end = (uintptr_t)(n->rrsets + n->nrrsets), end = (uintptr_t)c + c->bytes;
+    for (uint16_t r = 0; r < n->nrrsets; r++) {
+        const cdns_rrset_t *rs = &n->rrsets[r];
+        const uint8_t *rd = cdns_rrset_rdata(rs);
+        EXPECT((uintptr_t)rd >= set_end && (uintptr_t)rd < end, "rdata of type %u at offset %u", rs->type,
+               rs->rdata_off);
+        const uint8_t *p = rd;
+        for (uint16_t k = 0; k < rs->count; k++) {
+            EXPECT((uintptr_t)p + 2 <= end, "rdata of type %u runs past its chunk", rs->type);
+            p += 2 + ((size_t)p[0] << 8 | p[1]);
+            EXPECT((uintptr_t)p <= end, "rdata of type %u runs past its chunk", rs->type);
+        }
+        EXPECT_EQ(p - rd, cdns_store__rrset_rdata_len(rs));
+        const uint32_t *t = cdns_rrset_targets(rs);
+        EXPECT((cdns_store__target_offset(rs->type) >= 0) == (t != NULL), "targets of type %u", rs->type);
+        if (t) {
+            EXPECT((uintptr_t)t % sizeof(uint32_t) == 0, "targets of type %u misaligned", rs->type);
+            EXPECT((uintptr_t)t >= set_end && (uintptr_t)(t + rs->count) <= end, "targets of type %u at offset %u",
+                   rs->type, rs->targets_off);
+            EXPECT((uintptr_t)(t + rs->count) <= (uintptr_t)rd || (uintptr_t)t >= (uintptr_t)p,
+                   "targets of type %u overlap its rdata", rs->type);
+        }
+    }
+}
+
 static void check_internals(const cdns_snapshot_t *s)
 {
     uint32_t live = 0, dead = 0;
@@ -280,18 +328,19 @@ static void check_internals(const cdns_snapshot_t *s)
         }
         live++;
         EXPECT_EQ(n->name_len, m->name_len);
+        if (n->nrrsets)
+            check_layout(s, n, m->chunk);
         for (uint16_t r = 0; r < n->nrrsets; r++) {
             const cdns_rrset_t *rs = &n->rrsets[r];
             records += rs->count;
             /* A name is left out of rdata exactly when the store says so, and the one put back
              * is the name of the target's index (dead or alive). */
             int toff = cdns_store__target_offset(rs->type);
-            EXPECT((toff >= 0) == (rs->targets != NULL), "targets of type %u", rs->type);
-            const uint8_t *p = rs->rdata;
+            const uint8_t *p = cdns_rrset_rdata(rs);
             for (uint16_t ri = 0; ri < rs->count; ri++) {
                 size_t stored = (size_t)p[0] << 8 | p[1];
                 if (toff >= 0) {
-                    uint32_t t = rs->targets[ri];
+                    uint32_t t = cdns_rrset_targets(rs)[ri];
                     EXPECT((stored == (size_t)toff) == cdns_store__elides(rs->type, t), "elision of type %u", rs->type);
                     uint8_t buf[CDNS_STORE_RDATA_BUF];
                     uint16_t len;
@@ -305,7 +354,6 @@ static void check_internals(const cdns_snapshot_t *s)
                 }
                 p += 2 + stored;
             }
-            EXPECT_EQ(p - rs->rdata, rs->rdata_len);
         }
         EXPECT(n->nrrsets || m->children || (m->flags & CDNS_STORE__META_EXPLICIT) || (n->flags & CDNS_NODE_APEX),
                "a live node with no reason to live");
@@ -347,8 +395,8 @@ static void same_node(const cdns_snapshot_t *a, const cdns_snapshot_t *b, const 
         EXPECT_EQ(r->type, q->type);
         EXPECT_EQ(r->count, q->count);
         EXPECT_EQ(r->ttl_s, q->ttl_s);
-        EXPECT_EQ(r->rdata_len, q->rdata_len);
-        EXPECT_MEM(r->rdata, q->rdata, r->rdata_len);
+        EXPECT_EQ(cdns_store__rrset_rdata_len(r), cdns_store__rrset_rdata_len(q));
+        EXPECT_MEM(cdns_rrset_rdata(r), cdns_rrset_rdata(q), cdns_store__rrset_rdata_len(r));
         for (uint16_t k = 0; k < r->count; k++) {
             uint8_t bx[CDNS_STORE_RDATA_BUF], by[CDNS_STORE_RDATA_BUF];
             uint16_t lx, ly;
@@ -356,8 +404,8 @@ static void same_node(const cdns_snapshot_t *a, const cdns_snapshot_t *b, const 
             EXPECT(dx && dy, "%s: record %u of type %u unreadable", name, k, r->type);
             EXPECT(lx == ly && memcmp(dx, dy, lx) == 0, "%s: rdata %u of type %u differs", name, k, r->type);
         }
-        EXPECT((r->targets == NULL) == (q->targets == NULL), "%s: targets in one only", name);
-        for (uint16_t k = 0; r->targets && k < r->count; k++) {
+        EXPECT((cdns_rrset_targets(r) == NULL) == (cdns_rrset_targets(q) == NULL), "%s: targets in one only", name);
+        for (uint16_t k = 0; r->targets_off && k < r->count; k++) {
             const cdns_node_t *tx = cdns_snapshot_target(a, r, k), *ty = cdns_snapshot_target(b, q, k);
             EXPECT((tx == NULL) == (ty == NULL), "%s: target %u of type %u differs", name, k, r->type);
             if (tx) {
@@ -425,7 +473,7 @@ static void compare(const cdns_snapshot_t *a, const cdns_snapshot_t *b, bool ans
         EXPECT_EQ(x->neg_ttl_s, y->neg_ttl_s);
         EXPECT((x->soa == NULL) == (y->soa == NULL), "zone %u: SOA in one only", z);
         if (x->soa)
-            EXPECT_MEM(x->soa->rdata, y->soa->rdata, x->soa->rdata_len);
+            EXPECT_MEM(cdns_rrset_rdata(x->soa), cdns_rrset_rdata(y->soa), cdns_store__rrset_rdata_len(x->soa));
         EXPECT_EQ(x->apex_node, cdns_snapshot_find(a, x->apex, x->apex_len));
         EXPECT_EQ(x->soa, cdns_node_rrset(x->apex_node, CDNS_T_SOA));
     }
@@ -597,11 +645,14 @@ typedef struct kept {
 
 #define NKEPT 12
 
+/* The owners the last apply_step touched. */
+static int step_touched[5], nstep_touched;
+
 /* Touches a few owners of the model through b, changing the model the same way. */
 static void apply_step(cdns_builder_t *b, model_t *md)
 {
-    int touched[5];
-    int n = rnd(30) == 0 ? 0 : 1 + (int)rnd(4);
+    int *touched = step_touched;
+    int n = nstep_touched = rnd(30) == 0 ? 0 : 1 + (int)rnd(4);
     for (int k = 0; k < n; k++) {
         int idx;
         bool dup;
@@ -633,6 +684,40 @@ static void apply_step(cdns_builder_t *b, model_t *md)
     }
 }
 
+/* RRsets of owners the step did not touch that next holds elsewhere than base, next being an
+ * update of base: those evacuate() copied into next's chunk. Each copy holds the same bytes as
+ * its original, rdata and targets, read through its own offsets. Returns how many there are. */
+static unsigned check_spilled(const cdns_snapshot_t *base, const cdns_snapshot_t *next)
+{
+    unsigned moved = 0;
+    for (int i = 0; i < NPOOL; i++) {
+        bool touched = false;
+        for (int k = 0; k < nstep_touched; k++)
+            touched |= step_touched[k] == i;
+        const cdns_node_t *x = find(base, pool[i]), *y = find(next, pool[i]);
+        if (touched || !x || !x->nrrsets || !y || y->rrsets == x->rrsets)
+            continue;
+        EXPECT(chunk_holding(base, y->rrsets, y->nrrsets * sizeof(cdns_rrset_t)) == NULL, "%s: moved within base",
+               pool[i]);
+        EXPECT_EQ(x->nrrsets, y->nrrsets);
+        for (uint16_t r = 0; r < x->nrrsets; r++) {
+            const cdns_rrset_t *a = &x->rrsets[r], *c = &y->rrsets[r];
+            EXPECT_EQ(a->type, c->type);
+            EXPECT_EQ(a->count, c->count);
+            EXPECT_EQ(a->ttl_s, c->ttl_s);
+            size_t len = cdns_store__rrset_rdata_len(a);
+            EXPECT_EQ(cdns_store__rrset_rdata_len(c), len);
+            EXPECT_MEM(cdns_rrset_rdata(a), cdns_rrset_rdata(c), len);
+            EXPECT(cdns_rrset_rdata(a) != cdns_rrset_rdata(c), "%s: a copy shares its rdata", pool[i]);
+            EXPECT((cdns_rrset_targets(a) == NULL) == (cdns_rrset_targets(c) == NULL), "%s: targets", pool[i]);
+            if (cdns_rrset_targets(a))
+                EXPECT_MEM(cdns_rrset_targets(a), cdns_rrset_targets(c), a->count * sizeof(uint32_t));
+            moved++;
+        }
+    }
+    return moved;
+}
+
 static void free_kept(kept_t *k)
 {
     /* Either order: they share nothing, and an update result shares with its lineage. */
@@ -662,6 +747,7 @@ static void run_model(uint64_t seed, int steps)
     check_internals(cur);
     kept_t kept[NKEPT] = {{0}};
     int incremental = 0, relayouts = 0, stale = 0;
+    unsigned spilled = 0, spill_steps = 0;
     for (int step = 0; step < steps; step++) {
         /* Now and then an update from a kept older snapshot rather than from the newest. */
         int from = -1;
@@ -681,10 +767,19 @@ static void run_model(uint64_t seed, int steps)
         cdns_snapshot_t *next = NULL;
         ck_assert_int_eq(cdns_builder_commit(b, &next), CDNS_OK);
         check_internals(next);
-        if (next->tab == base->tab)
+        if (next->tab == base->tab) {
             incremental++;
-        else
+            /* Spilled copies are checked against the model at once, not only when a later
+             * step's comparison happens to meet them. */
+            unsigned moved = check_spilled(base, next);
+            if (moved) {
+                spilled += moved;
+                spill_steps++;
+                check_model(next, bm);
+            }
+        } else {
             relayouts++;
+        }
         if (from >= 0) {
             /* The result is right all the same; a stale base gets a lineage of its own. */
             if (!was_head) {
@@ -736,9 +831,12 @@ static void run_model(uint64_t seed, int steps)
         free_kept(&kept[k]);
     }
     free(md);
-    fprintf(stderr, "update model seed %llu: %d steps, %d incremental, %d relayouts (%d from stale bases)\n",
-            (unsigned long long)seed, steps, incremental, relayouts, stale);
+    fprintf(stderr,
+            "update model seed %llu: %d steps, %d incremental, %d relayouts (%d from stale bases), "
+            "%u RRsets spilled in %u steps\n",
+            (unsigned long long)seed, steps, incremental, relayouts, stale, spilled, spill_steps);
     ck_assert_int_gt(incremental, steps / 2);
+    ck_assert_uint_gt(spill_steps, 0);
     ck_assert_int_gt(relayouts, 0);
     ck_assert_int_gt(stale, 0);
     /* Names left out of rdata whose target is dead were met, and answered. */
