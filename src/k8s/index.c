@@ -320,6 +320,8 @@ int cdns_k8s_index_upsert_gen(cdns_k8s_index_t *idx, cdns_k8s_object_t *o, uint6
         return CDNS_OK;
     const char *ns = NULL, *name = NULL;
     obj_ident(o, &ns, &name);
+    if (!name)
+        return CDNS_EINVAL; /* not an object of a kind this index keeps */
     char buf[256];
     bool heap;
     int rc = CDNS_ENOMEM;
@@ -687,7 +689,7 @@ static int scan_more(scan_t *s)
     if (shift)
         memmove(s->buf, keep, kept);
     if (kept == s->cap) {
-        char *nb = s->cap <= SIZE_MAX / 2 ? realloc(s->buf, s->cap * 2) : NULL;
+        char *nb = s->cap && s->cap <= SIZE_MAX / 2 ? realloc(s->buf, s->cap * 2) : NULL;
         if (!nb) {
             s->io_err = CDNS_ENOMEM;
             s->eof = true;
