@@ -2,18 +2,21 @@
 /* memprobe.c — where a cluster's memory and load time go, phase by phase, without a server.
  *
  * Reads an objects file (gen_cluster.py's cluster.json) the way the kubernetes plugin does
- * (read, decode into the index, build the snapshot) and prints, per phase, the wall time, the
- * heap in use (mallinfo2: what the phase holds), the process RSS and the heap after
- * malloc_trim (what RSS could be if freed memory went back to the kernel). Then the snapshot's
- * own bytes, records and nodes, so bytes per record are the store's and not the loader's.
+ * (read a window at a time and decode into the index, pods skipped; build the snapshot, the
+ * index freed before the layout) and prints, per phase, the wall time, the heap in use
+ * (mallinfo2: what the phase holds), the process RSS and its peak, and the same after
+ * malloc_trim. Then the snapshot's own bytes, records and nodes, so bytes per record are the
+ * store's and not the loader's.
  * Single-threaded bench tool; built by `make bench` (bench/run.py) against build/lib.
  *
  *   build/bench/memprobe bench/data/k10k/cluster.json
  */
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cdns/k8s.h"
 #include "cdns/store.h"
@@ -46,59 +49,49 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CLUSTER.json\n", argv[0]);
         return 2;
     }
-    char *text = NULL;
-    size_t len = 0;
     cdns_k8s_index_t *idx = NULL;
     cdns_snapshot_t *snap = NULL;
     int rc = 1;
     phase("start", cdns_clock_mono_ns());
     uint64_t t0 = cdns_clock_mono_ns();
-    if (cdns_file_read(argv[1], &text, &len) != CDNS_OK) {
-        fprintf(stderr, "cannot read %s\n", argv[1]);
-        goto fail;
-    }
-    phase("read file", t0);
-    t0 = cdns_clock_mono_ns();
+    /* As the server loads it (plugins/kubernetes): a window at a time, pods skipped since
+     * the Corefile below does not verify them. */
+    int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
     cdns_k8s_load_stats_t st;
-    if (!(idx = cdns_k8s_index_new()) || cdns_k8s_index_load_json(idx, text, len, &st) != CDNS_OK) {
+    cdns_k8s_load_opts_t lo = {.skip = 1u << CDNS_K8S_POD};
+    if (fd < 0 || !(idx = cdns_k8s_index_new()) || cdns_k8s_index_load_fd(idx, fd, &lo, &st) != CDNS_OK) {
         fprintf(stderr, "cannot load %s\n", argv[1]);
+        if (fd >= 0)
+            close(fd);
         goto fail;
     }
-    phase("decode into index", t0);
-    free(text);
-    text = NULL;
+    close(fd);
+    phase("read + decode", t0);
     malloc_trim(0);
-    phase("  file freed, trimmed", cdns_clock_mono_ns());
-    struct mallinfo2 before = mallinfo2();
+    phase("  trimmed", cdns_clock_mono_ns());
     t0 = cdns_clock_mono_ns();
-    /* What bench/serve-clusterdns.sh's Corefile asks for. */
+    /* What bench/serve-clusterdns.sh's Corefile asks for; the index goes before the layout. */
     static const char *const zones[] = {"cluster.local.", "in-addr.arpa.", "ip6.arpa."};
     cdns_k8s_opts_t opts = {0};
     opts.zones = zones;
     opts.nzones = 3;
     opts.ttl_s = 5;
     opts.pods = CDNS_K8S_PODS_INSECURE;
-    if (cdns_k8s_build(idx, &opts, &snap) != CDNS_OK) {
+    int brc = cdns_k8s_build_consume(idx, &opts, &snap);
+    idx = NULL;
+    if (brc != CDNS_OK) {
         fprintf(stderr, "cannot build\n");
         goto fail;
     }
     phase("build snapshot", t0);
-    struct mallinfo2 after = mallinfo2();
     malloc_trim(0);
     phase("  trimmed", cdns_clock_mono_ns());
     size_t recs = cdns_snapshot_records(snap), mem = cdns_snapshot_memory(snap);
     printf("objects %zu  records %zu  nodes %zu\n", st.objects, recs, cdns_snapshot_nodes(snap));
-    printf("snapshot %.1f MB (%.0f bytes/record, %.0f bytes/node); heap growth over the build %.1f MB\n",
-           (double)mem / 1048576.0, (double)mem / (double)recs, (double)mem / (double)cdns_snapshot_nodes(snap),
-           ((double)after.uordblks - (double)before.uordblks) / 1048576.0);
-    t0 = cdns_clock_mono_ns();
-    cdns_k8s_index_free(idx);
-    idx = NULL;
-    malloc_trim(0);
-    phase("index freed, trimmed", t0);
+    printf("snapshot %.1f MB (%.0f bytes/record, %.0f bytes/node)\n", (double)mem / 1048576.0,
+           (double)mem / (double)recs, (double)mem / (double)cdns_snapshot_nodes(snap));
     rc = 0;
 fail:
-    free(text);
     cdns_k8s_index_free(idx);
     cdns_snapshot_free(snap);
     return rc;

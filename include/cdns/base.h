@@ -96,6 +96,8 @@ void cdns_strbuf_puts(cdns_strbuf_t *b, const char *s);
 /* ------------------------------------------------------------------ helpers */
 /* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees). */
 int cdns_file_read(const char *path, char **out, size_t *len);
+/* The same for what is left to read of an open descriptor (which stays open). */
+int cdns_fd_read(int fd, char **out, size_t *len);
 
 /* -------------------------------------------------------------- privileges */
 /* Started as root, becomes `user` (a name from the password database or a numeric uid; its

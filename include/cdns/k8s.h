@@ -199,6 +199,20 @@ typedef struct cdns_k8s_load_stats {
  * JSON or not an object; then idx is unchanged. */
 int cdns_k8s_index_load_json(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *stats);
 
+/* The same for the document in a file, read through a window of opts->window bytes (0: the
+ * default below) that grows only to hold the largest single item, so memory follows the
+ * largest object, not the file. fd must be seekable: a list whose kind follows its items
+ * ("kubectl get -o json" output) is read twice when an item lacks its own kind, and a lone
+ * object is read whole. Kinds in opts->skip (bits 1u << kind) are counted as ignored and not
+ * stored. A failed read returns its -errno, and idx is unchanged. */
+#define CDNS_K8S_LOAD_WINDOW (256u * 1024u)
+typedef struct cdns_k8s_load_opts {
+    unsigned skip;
+    size_t window;
+} cdns_k8s_load_opts_t;
+int cdns_k8s_index_load_fd(cdns_k8s_index_t *idx, int fd, const cdns_k8s_load_opts_t *opts,
+                           cdns_k8s_load_stats_t *stats);
+
 /* Iteration in a stable order (namespace, then name): calls fn for every object of a kind
  * until fn returns false. The objects stay owned by the index. */
 typedef bool (*cdns_k8s_visit_fn)(const cdns_k8s_object_t *o, void *arg);
@@ -261,6 +275,9 @@ typedef struct cdns_k8s_opts {
 
 /* Builds the snapshot of every zone in opts from idx. The caller owns *out. */
 int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out);
+/* The same for an index needed no more: it is freed (success or not) as soon as its records
+ * are gathered, before the snapshot is laid out, which lowers a load's peak by the index. */
+int cdns_k8s_build_consume(cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out);
 
 /* ------------------------------------------------------- incremental builds */
 /* What one build leaves for the next: which names every service (with its endpoints), pod and

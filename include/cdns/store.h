@@ -21,19 +21,45 @@
 
 typedef struct cdns_node cdns_node_t;
 
-/* One RRset. rdata holds count records, each [u16 rdlen, big endian][rdlen octets]; names
- * inside rdata are uncompressed lowercase wire. */
+/* One RRset. Its rdata holds count records, each [u16 rdlen, big endian][rdlen octets]; names
+ * inside rdata are uncompressed lowercase wire. A record of a type that names another owner,
+ * CNAME excepted (SRV, MX, NS, PTR), whose name is a node of the snapshot (targets[i] is not
+ * CDNS_STORE_NO_TARGET) is stored without that name: its rdlen is the octets before the name
+ * (6 for SRV, 2 for MX, 0 for NS and PTR) and the name is the target node's, which may be a
+ * name that does not exist in this snapshot. So read these types' rdata through
+ * cdns_snapshot_rdata(), or write them with cdns_store_put_rrset(); A, AAAA, TXT, SOA and CNAME
+ * rdata is always whole.
+ *
+ * 16 bytes: snapshots hold hundreds of thousands of RRsets, so rdata and targets are reached
+ * through offsets from the RRset's own address (read them with cdns_rrset_rdata() and
+ * cdns_rrset_targets()), not through pointers. They always lie after the RRset in the same
+ * block of the snapshot. An RRset is therefore only meaningful where the snapshot put it:
+ * never copy one by value, pass pointers. */
 typedef struct cdns_rrset {
     uint16_t type;
     uint16_t count;
     uint32_t ttl_s;
-    uint32_t rdata_len; /* octets of rdata including the length prefixes */
-    const uint8_t *rdata;
-    /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): per record, an
-     * opaque index of that name's node, read through cdns_snapshot_target(). Two equal indices
-     * of one RRset name the same owner. NULL array when the type names nothing. */
-    const uint32_t *targets;
+    uint32_t rdata_off; /* octets from this RRset to its rdata */
+    /* For types whose rdata names another owner (CNAME, SRV, MX, NS, PTR): octets from this
+     * RRset to its targets, one u32 per record, an opaque index of that name's node, read
+     * through cdns_snapshot_target(). Two equal indices of one RRset name the same owner.
+     * 0 when the type names nothing. */
+    uint32_t targets_off;
 } cdns_rrset_t;
+
+_Static_assert(sizeof(cdns_rrset_t) == 16, "an RRset is 16 bytes: snapshots hold hundreds of thousands");
+
+/* The rdata of rs (count records, see above). */
+static inline const uint8_t *cdns_rrset_rdata(const cdns_rrset_t *rs)
+{
+    return (const uint8_t *)rs + rs->rdata_off;
+}
+
+/* The targets of rs, one per record, or NULL for a type that names nothing. */
+static inline const uint32_t *cdns_rrset_targets(const cdns_rrset_t *rs)
+{
+    return rs->targets_off ? (const uint32_t *)(const void *)((const uint8_t *)rs + rs->targets_off) : NULL;
+}
 
 /* A targets[] entry whose name can never be a node (it lies in no zone of the snapshot). */
 #define CDNS_STORE_NO_TARGET UINT32_MAX
@@ -72,6 +98,12 @@ const cdns_rrset_t *cdns_node_rrset(const cdns_node_t *n, uint16_t type);
 /* The node that record i of rs (an RRset of s) names, or NULL when that name is no node of s
  * (nothing there, or no targets for this type). No allocation, no lock. */
 const cdns_node_t *cdns_snapshot_target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i);
+/* The whole rdata of record i of rs (an RRset of s), names put back: a pointer into s, or into
+ * buf when the record was stored without its name; *len receives its length. NULL when i is
+ * out of range. Walks the records before i. No allocation, no lock. */
+#define CDNS_STORE_RDATA_BUF (6 + CDNS_DNAME_MAX)
+const uint8_t *cdns_snapshot_rdata(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                   uint8_t buf[CDNS_STORE_RDATA_BUF], uint16_t *len);
 const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx);
 unsigned cdns_snapshot_nzones(const cdns_snapshot_t *s);
 /* Number of records (not RRsets) and bytes held, for logs, metrics and bench. The bytes are
@@ -161,8 +193,9 @@ void cdns_store_answer_opts(const cdns_snapshot_t *s, const cdns_query_t *q, cdn
 void cdns_store_set_zone(cdns_msg_t *m, const cdns_zone_t *z, const cdns_query_t *q);
 /* Writes the negative answer of zone z (SOA in AUTHORITY, owner compressed against qname). */
 void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m, cdns_section_t sec);
-/* Writes one RRset under the given owner (pointer offset or full name). All-or-nothing. */
-int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
-                         const cdns_rrset_t *rs);
+/* Writes one RRset of s under the given owner (pointer offset or full name). All-or-nothing.
+ * s is the snapshot rs belongs to: names left out of rdata come from its nodes. */
+int cdns_store_put_rrset(const cdns_snapshot_t *s, cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off,
+                         const uint8_t *owner, const cdns_rrset_t *rs);
 
 #endif

@@ -6,7 +6,10 @@
  */
 #include "cdns/base.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,42 +170,47 @@ void cdns_strbuf_puts(cdns_strbuf_t *b, const char *s)
 }
 
 /* -------------------------------------------------------------------- files */
-int cdns_file_read(const char *path, char **out, size_t *len)
+int cdns_fd_read(int fd, char **out, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -errno;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     if (buf == NULL)
-        goto nomem;
+        return CDNS_ENOMEM;
     for (;;) {
         if (cap - n < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL)
-                goto nomem;
+            char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            if (nb == NULL) {
+                free(buf);
+                return CDNS_ENOMEM;
+            }
             buf = nb;
             cap *= 2;
         }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = -errno;
+            free(buf);
+            return err;
+        }
         if (r == 0)
             break;
+        n += (size_t)r;
     }
-    if (ferror(f)) {
-        int err = errno ? -errno : CDNS_EIO;
-        free(buf);
-        fclose(f);
-        return err;
-    }
-    fclose(f);
     buf[n] = '\0';
     *out = buf;
     if (len != NULL)
         *len = n;
     return CDNS_OK;
-nomem:
-    free(buf);
-    fclose(f);
-    return CDNS_ENOMEM;
+}
+
+int cdns_file_read(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = cdns_fd_read(fd, out, len);
+    close(fd);
+    return rc;
 }

@@ -8,6 +8,7 @@
  * caller (cdns_k8s_object_free).
  */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,10 @@ static int decode_ports(const cJSON *arr, cdns_k8s_port_t **out, size_t *n)
 }
 
 /* -------------------------------------------------------------------- frees */
-void cdns_k8s_service_free(cdns_k8s_service_t *s)
+/* While an object is being decoded its strings and arrays are separate allocations (freed by
+ * the *_free_parts below on failure); once decoded it is packed into one block (see pack
+ * below), which is what every other module sees and what cdns_k8s_*_free frees. */
+static void service_free_parts(cdns_k8s_service_t *s)
 {
     if (!s)
         return;
@@ -206,7 +210,7 @@ static void endpoint_deinit(cdns_k8s_endpoint_t *e)
     free(e->pod);
 }
 
-void cdns_k8s_endpoints_free(cdns_k8s_endpoints_t *e)
+static void endpoints_free_parts(cdns_k8s_endpoints_t *e)
 {
     if (!e)
         return;
@@ -225,7 +229,7 @@ void cdns_k8s_endpoints_free(cdns_k8s_endpoints_t *e)
     free(e);
 }
 
-void cdns_k8s_pod_free(cdns_k8s_pod_t *p)
+static void pod_free_parts(cdns_k8s_pod_t *p)
 {
     if (!p)
         return;
@@ -236,12 +240,32 @@ void cdns_k8s_pod_free(cdns_k8s_pod_t *p)
     free(p);
 }
 
-void cdns_k8s_namespace_free(cdns_k8s_namespace_t *n)
+static void namespace_free_parts(cdns_k8s_namespace_t *n)
 {
     if (!n)
         return;
     free(n->name);
     labels_free(&n->labels);
+    free(n);
+}
+
+void cdns_k8s_service_free(cdns_k8s_service_t *s)
+{
+    free(s);
+}
+
+void cdns_k8s_endpoints_free(cdns_k8s_endpoints_t *e)
+{
+    free(e);
+}
+
+void cdns_k8s_pod_free(cdns_k8s_pod_t *p)
+{
+    free(p);
+}
+
+void cdns_k8s_namespace_free(cdns_k8s_namespace_t *n)
+{
     free(n);
 }
 
@@ -342,7 +366,7 @@ static int decode_service(const cJSON *obj, cdns_k8s_service_t **out)
     *out = s;
     return CDNS_OK;
 fail:
-    cdns_k8s_service_free(s);
+    service_free_parts(s);
     return rc;
 }
 
@@ -411,7 +435,7 @@ static int decode_slice(const cJSON *obj, cdns_k8s_endpoints_t **out)
     *out = e;
     return CDNS_OK;
 fail:
-    cdns_k8s_endpoints_free(e);
+    endpoints_free_parts(e);
     return rc;
 }
 
@@ -489,7 +513,7 @@ static int decode_v1_endpoints(const cJSON *obj, cdns_k8s_endpoints_t **out)
     *out = e;
     return CDNS_OK;
 fail:
-    cdns_k8s_endpoints_free(e);
+    endpoints_free_parts(e);
     return rc;
 }
 
@@ -539,7 +563,7 @@ static int decode_pod(const cJSON *obj, cdns_k8s_pod_t **out)
     *out = p;
     return CDNS_OK;
 fail:
-    cdns_k8s_pod_free(p);
+    pod_free_parts(p);
     return rc;
 }
 
@@ -554,10 +578,205 @@ static int decode_namespace(const cJSON *obj, cdns_k8s_namespace_t **out)
     if (!n)
         return CDNS_ENOMEM;
     if (!(n->name = strdup(name)) || decode_labels(meta, &n->labels) != CDNS_OK) {
-        cdns_k8s_namespace_free(n);
+        namespace_free_parts(n);
         return CDNS_ENOMEM;
     }
     *out = n;
+    return CDNS_OK;
+}
+
+/* ---------------------------------------------------------------------- pack */
+/* A decoded object is a dozen to a few hundred small allocations (each string, each array);
+ * malloc's per-chunk overhead and rounding about doubled an index. Packing copies it into one
+ * block: the same walk runs twice, first with no block to measure it, then to fill it, so the
+ * two can never disagree about the layout. */
+typedef struct pk {
+    uint8_t *base; /* NULL while measuring */
+    size_t off;
+} pk_t;
+
+static void *pk_take(pk_t *k, size_t n, size_t align)
+{
+    k->off = (k->off + align - 1) / align * align;
+    void *p = k->base ? k->base + k->off : NULL;
+    k->off += n;
+    return p;
+}
+
+static char *pk_str(pk_t *k, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = pk_take(k, n, 1);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static char **pk_strv(pk_t *k, char *const *v, size_t n)
+{
+    if (!v)
+        return NULL;
+    char **d = pk_take(k, n * sizeof(char *), _Alignof(char *));
+    for (size_t i = 0; i < n; i++) {
+        char *c = pk_str(k, v[i]);
+        if (d)
+            d[i] = c;
+    }
+    return d;
+}
+
+static cdns_k8s_port_t *pk_ports(pk_t *k, const cdns_k8s_port_t *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    cdns_k8s_port_t *d = pk_take(k, n * sizeof(*d), _Alignof(cdns_k8s_port_t));
+    for (size_t i = 0; i < n; i++) {
+        char *name = pk_str(k, p[i].name), *proto = pk_str(k, p[i].protocol);
+        if (d)
+            d[i] = (cdns_k8s_port_t){.name = name, .protocol = proto, .port = p[i].port};
+    }
+    return d;
+}
+
+static cdns_k8s_labels_t pk_labels(pk_t *k, const cdns_k8s_labels_t *l)
+{
+    cdns_k8s_labels_t out = {.v = NULL, .n = l->n};
+    if (!l->v)
+        return out;
+    out.v = pk_take(k, l->n * sizeof(*out.v), _Alignof(cdns_k8s_label_t));
+    for (size_t i = 0; i < l->n; i++) {
+        char *key = pk_str(k, l->v[i].key), *value = pk_str(k, l->v[i].value);
+        if (out.v)
+            out.v[i] = (cdns_k8s_label_t){.key = key, .value = value};
+    }
+    return out;
+}
+
+static void *pk_service(pk_t *k, const cdns_k8s_service_t *s)
+{
+    cdns_k8s_service_t *d = pk_take(k, sizeof(*d), _Alignof(cdns_k8s_service_t));
+    cdns_k8s_service_t v = *s;
+    v.ns = pk_str(k, s->ns);
+    v.name = pk_str(k, s->name);
+    v.cluster_ips = pk_strv(k, s->cluster_ips, s->ncluster_ips);
+    v.external_name = pk_str(k, s->external_name);
+    v.ports = pk_ports(k, s->ports, s->nports);
+    v.labels = pk_labels(k, &s->labels);
+    if (d)
+        *d = v;
+    return d;
+}
+
+static void *pk_endpoints(pk_t *k, const cdns_k8s_endpoints_t *e)
+{
+    cdns_k8s_endpoints_t *d = pk_take(k, sizeof(*d), _Alignof(cdns_k8s_endpoints_t));
+    cdns_k8s_endpoints_t v = *e;
+    v.ns = pk_str(k, e->ns);
+    v.name = pk_str(k, e->name);
+    v.service = pk_str(k, e->service);
+    v.labels = pk_labels(k, &e->labels);
+    v.groups = e->groups ? pk_take(k, e->ngroups * sizeof(*v.groups), _Alignof(cdns_k8s_epgroup_t)) : NULL;
+    for (size_t g = 0; g < e->ngroups; g++) {
+        const cdns_k8s_epgroup_t *sg = &e->groups[g];
+        cdns_k8s_epgroup_t dg = *sg;
+        dg.ports = pk_ports(k, sg->ports, sg->nports);
+        dg.endpoints =
+            sg->endpoints ? pk_take(k, sg->nendpoints * sizeof(*dg.endpoints), _Alignof(cdns_k8s_endpoint_t)) : NULL;
+        for (size_t i = 0; i < sg->nendpoints; i++) {
+            const cdns_k8s_endpoint_t *se = &sg->endpoints[i];
+            cdns_k8s_endpoint_t de = *se;
+            de.addresses = pk_strv(k, se->addresses, se->naddresses);
+            de.hostname = pk_str(k, se->hostname);
+            de.pod = pk_str(k, se->pod);
+            if (dg.endpoints)
+                dg.endpoints[i] = de;
+        }
+        if (v.groups)
+            v.groups[g] = dg;
+    }
+    if (d)
+        *d = v;
+    return d;
+}
+
+static void *pk_pod(pk_t *k, const cdns_k8s_pod_t *p)
+{
+    cdns_k8s_pod_t *d = pk_take(k, sizeof(*d), _Alignof(cdns_k8s_pod_t));
+    cdns_k8s_pod_t v = *p;
+    v.ns = pk_str(k, p->ns);
+    v.name = pk_str(k, p->name);
+    v.ips = pk_strv(k, p->ips, p->nips);
+    v.labels = pk_labels(k, &p->labels);
+    if (d)
+        *d = v;
+    return d;
+}
+
+static void *pk_namespace(pk_t *k, const cdns_k8s_namespace_t *n)
+{
+    cdns_k8s_namespace_t *d = pk_take(k, sizeof(*d), _Alignof(cdns_k8s_namespace_t));
+    cdns_k8s_namespace_t v = *n;
+    v.name = pk_str(k, n->name);
+    v.labels = pk_labels(k, &n->labels);
+    if (d)
+        *d = v;
+    return d;
+}
+
+static void *pk_object(pk_t *k, const cdns_k8s_object_t *o)
+{
+    switch (o->kind) {
+    case CDNS_K8S_SERVICE:
+        return pk_service(k, o->u.svc);
+    case CDNS_K8S_ENDPOINTSLICE:
+    case CDNS_K8S_ENDPOINTS:
+        return pk_endpoints(k, o->u.eps);
+    case CDNS_K8S_POD:
+        return pk_pod(k, o->u.pod);
+    case CDNS_K8S_NAMESPACE:
+        return pk_namespace(k, o->u.ns);
+    case CDNS_K8S_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static void free_parts(cdns_k8s_object_t *o)
+{
+    switch (o->kind) {
+    case CDNS_K8S_SERVICE:
+        service_free_parts(o->u.svc);
+        break;
+    case CDNS_K8S_ENDPOINTSLICE:
+    case CDNS_K8S_ENDPOINTS:
+        endpoints_free_parts(o->u.eps);
+        break;
+    case CDNS_K8S_POD:
+        pod_free_parts(o->u.pod);
+        break;
+    case CDNS_K8S_NAMESPACE:
+        namespace_free_parts(o->u.ns);
+        break;
+    case CDNS_K8S_NONE:
+        break;
+    }
+}
+
+/* Replaces the decoded object with its packed copy (the parts are freed either way). */
+static int pack(cdns_k8s_object_t *o)
+{
+    pk_t k = {NULL, 0};
+    pk_object(&k, o);
+    pk_t fill = {malloc(k.off), 0};
+    void *packed = fill.base ? pk_object(&fill, o) : NULL;
+    free_parts(o);
+    o->u.ptr = packed;
+    if (!packed) {
+        o->kind = CDNS_K8S_NONE;
+        return CDNS_ENOMEM;
+    }
     return CDNS_OK;
 }
 
@@ -589,11 +808,12 @@ int cdns_k8s_decode(const cJSON *json, cdns_k8s_kind_t kind_hint, cdns_k8s_objec
     case CDNS_K8S_NONE:
         return CDNS_OK;
     }
-    if (rc == CDNS_OK)
-        out->kind = kind;
-    else
+    if (rc != CDNS_OK) {
         out->u.ptr = NULL;
-    return rc;
+        return rc;
+    }
+    out->kind = kind;
+    return pack(out);
 }
 
 /* ----------------------------------------------------------------- selector */

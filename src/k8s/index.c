@@ -8,9 +8,12 @@
  * every object in it.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cdns/k8s.h"
 
@@ -317,6 +320,8 @@ int cdns_k8s_index_upsert_gen(cdns_k8s_index_t *idx, cdns_k8s_object_t *o, uint6
         return CDNS_OK;
     const char *ns = NULL, *name = NULL;
     obj_ident(o, &ns, &name);
+    if (!name)
+        return CDNS_EINVAL; /* not an object of a kind this index keeps */
     char buf[256];
     bool heap;
     int rc = CDNS_ENOMEM;
@@ -610,12 +615,13 @@ int cdns_k8s_index_service_endpoints(const cdns_k8s_index_t *idx, const char *ns
 }
 
 /* --------------------------------------------------------------- List load */
-/* A List is loaded without ever holding its whole tree: a cluster's List is tens of megabytes
- * of JSON and cJSON spends about seven bytes of heap per byte of it, which glibc then keeps.
- * A small scanner walks the top-level object and the "items" array; cJSON parses one item at a
- * time, the item is decoded into its slim struct and its tree freed at once. Every value is
- * still checked by cJSON itself, so the same documents are accepted as when the whole text was
- * one cJSON_ParseWithLength (including whatever follows the root object, which cJSON ignores). */
+/* A List is loaded without ever holding its whole text or tree: a cluster's List is tens of
+ * megabytes of JSON, and cJSON spends about seven bytes of heap per byte of it. A small scanner
+ * walks the top-level object and the "items" array through a window of the document (a file is
+ * read a window at a time); cJSON parses one item at a time, the item is decoded into its slim
+ * struct and its tree freed at once. Every value is still checked by cJSON itself, so the same
+ * documents are accepted as when the whole text was one cJSON_ParseWithLength (including
+ * whatever follows the root object, which cJSON ignores). */
 
 /* Typed lists name their items' kind only in the list's kind ("ServiceList"). */
 static cdns_k8s_kind_t list_item_kind(const char *list_kind)
@@ -633,21 +639,81 @@ static cdns_k8s_kind_t list_item_kind(const char *list_kind)
     return cdns_k8s_kind_from_name(buf);
 }
 
+/* The window: [base, end) is the part of the document at offset base_off that is in memory.
+ * A refill keeps everything from mark on (the start of the member or item being scanned) and
+ * reads behind it, moving the kept bytes to the front of the buffer or doubling the buffer when
+ * they fill it; so one value is always contiguous, and pointers into the window are only held
+ * across a refill as offsets from mark. A document in memory is one window with eof set. */
 typedef struct scan {
-    const char *base; /* start of the document, for error offsets */
+    const char *base;
     const char *p;
     const char *end;
-    const char *err;     /* why the document was rejected; NULL while it is fine */
-    const char *err_pos; /* where */
+    const char *mark;
+    size_t base_off;
+    bool eof;     /* end is the end of the document */
+    bool hit_end; /* the last failure was the window running out, not the text being wrong */
+    int fd;       /* the document's source when it is read a window at a time, else -1 */
+    char *buf;
+    size_t cap;
+    int io_err;      /* a read failed: -errno */
+    const char *err; /* why the document was rejected; NULL while it is fine */
+    size_t err_off;  /* where, from the document's start */
 } scan_t;
 
 static int scan_fail(scan_t *s, const char *at, const char *why)
 {
     if (!s->err) {
         s->err = why;
-        s->err_pos = at;
+        s->err_off = s->base_off + (size_t)(at - s->base);
     }
+    s->hit_end = false;
     return CDNS_EMALFORMED;
+}
+
+/* A failure because the window ended: final only once the document has. */
+static int scan_fail_end(scan_t *s, const char *at, const char *why)
+{
+    scan_fail(s, at, why);
+    s->hit_end = true;
+    return CDNS_EMALFORMED;
+}
+
+/* Reads more of the document into the window (see scan_t). 1: it grew; 0: the document has
+ * ended; < 0: the read failed or memory ran out (io_err is set, and eof, so scans end). */
+static int scan_more(scan_t *s)
+{
+    if (s->eof)
+        return 0;
+    const char *keep = s->mark;
+    size_t kept = (size_t)(s->end - keep), shift = (size_t)(keep - s->base), p_off = (size_t)(s->p - keep);
+    if (shift)
+        memmove(s->buf, keep, kept);
+    if (kept == s->cap) {
+        char *nb = s->cap && s->cap <= SIZE_MAX / 2 ? realloc(s->buf, s->cap * 2) : NULL;
+        if (!nb) {
+            s->io_err = CDNS_ENOMEM;
+            s->eof = true;
+            return CDNS_ENOMEM;
+        }
+        s->buf = nb;
+        s->cap *= 2;
+    }
+    ssize_t r;
+    do
+        r = read(s->fd, s->buf + kept, s->cap - kept);
+    while (r < 0 && errno == EINTR);
+    s->base = s->buf;
+    s->base_off += shift;
+    s->mark = s->buf;
+    s->p = s->buf + p_off;
+    s->end = s->buf + kept + (r > 0 ? (size_t)r : 0);
+    if (r <= 0) {
+        s->eof = true;
+        if (r < 0)
+            s->io_err = -errno;
+        return r < 0 ? s->io_err : 0;
+    }
+    return 1;
 }
 
 /* cJSON's whitespace: every byte up to and including the space. */
@@ -655,6 +721,19 @@ static void scan_ws(scan_t *s)
 {
     while (s->p < s->end && (unsigned char)*s->p <= 32)
         s->p++;
+}
+
+/* Whitespace across refills: afterwards s->p < s->end unless the document has ended. */
+static void scan_ws_more(scan_t *s)
+{
+    for (;;) {
+        scan_ws(s);
+        if (s->p < s->end)
+            return;
+        s->mark = s->p; /* nothing before the next token is needed */
+        if (scan_more(s) <= 0)
+            return;
+    }
 }
 
 /* Skips a string whose opening quote is at s->p; leaves s->p after the closing quote. Sets
@@ -668,14 +747,14 @@ static int scan_string(scan_t *s, bool *escaped)
         while (s->p < s->end && *s->p != '"' && *s->p != '\\')
             s->p++;
         if (s->p >= s->end)
-            return scan_fail(s, start, "unterminated string");
+            return scan_fail_end(s, start, "unterminated string");
         if (*s->p == '"')
             break;
         /* A backslash escapes exactly the next byte for the purpose of finding the end; cJSON
          * judges the escape itself when the value is parsed. */
         esc = true;
         if (s->end - s->p < 2)
-            return scan_fail(s, start, "unterminated string");
+            return scan_fail_end(s, start, "unterminated string");
         s->p += 2;
     }
     s->p++;
@@ -695,7 +774,7 @@ static int scan_value(scan_t *s, unsigned depth)
     do {
         scan_ws(s);
         if (s->p >= s->end)
-            return scan_fail(s, s->p, "truncated document");
+            return scan_fail_end(s, s->p, "truncated document");
         char c = *s->p;
         if (c == '"') {
             if (scan_string(s, NULL) != CDNS_OK)
@@ -733,6 +812,44 @@ static int scan_value(scan_t *s, unsigned depth)
     return CDNS_OK;
 }
 
+/* After a scan from mark + from: whether to scan again with more of the document in the
+ * window. A failure at the window's end, or a value ending exactly there (a number may go on),
+ * is only final once the document has ended. */
+static bool scan_again(scan_t *s, int rc, size_t from)
+{
+    bool cut = rc != CDNS_OK ? s->hit_end : s->p >= s->end;
+    if (!cut || s->eof)
+        return false;
+    s->err = NULL;
+    if (scan_more(s) < 0)
+        return false;
+    s->p = s->mark + from;
+    return true;
+}
+
+/* scan_value and scan_string over the window; the value starts at s->p, at or after mark. */
+static int scan_value_w(scan_t *s, unsigned depth)
+{
+    size_t from = (size_t)(s->p - s->mark);
+    int rc;
+    do {
+        s->hit_end = false;
+        rc = scan_value(s, depth);
+    } while (scan_again(s, rc, from));
+    return rc;
+}
+
+static int scan_string_w(scan_t *s, bool *escaped)
+{
+    size_t from = (size_t)(s->p - s->mark);
+    int rc;
+    do {
+        s->hit_end = false;
+        rc = scan_string(s, escaped);
+    } while (scan_again(s, rc, from));
+    return rc;
+}
+
 /* Parses exactly [from, to) as one JSON value; NULL (and the reason noted) when cJSON rejects
  * it or stops short of to. */
 static cJSON *scan_parse(scan_t *s, const char *from, const char *to)
@@ -749,90 +866,6 @@ static cJSON *scan_parse(scan_t *s, const char *from, const char *to)
     return NULL;
 }
 
-/* What the top level of a List says: where its first "items" array is and its first "kind". */
-typedef struct list_doc {
-    const char *items; /* '[' of the first "items" member when that member is an array, else NULL */
-    const char *items_end;
-    bool has_items;       /* a member named "items" exists (of any type) */
-    cdns_k8s_kind_t hint; /* from the first "kind" member */
-    bool has_kind;
-} list_doc_t;
-
-/* Walks the root object's members once, checking every member except the items array with
- * cJSON (they are small: apiVersion, kind, metadata) and only delimiting the array, whose
- * items are checked one by one when they are loaded. */
-static int scan_root(scan_t *s, list_doc_t *doc)
-{
-    memset(doc, 0, sizeof(*doc));
-    /* cJSON skips a UTF-8 byte order mark at the start of the text. */
-    if (s->end - s->p >= 3 && memcmp(s->p, "\xEF\xBB\xBF", 3) == 0)
-        s->p += 3;
-    scan_ws(s);
-    if (s->p >= s->end)
-        return scan_fail(s, s->p, "empty document");
-    if (*s->p != '{')
-        return scan_fail(s, s->p, "not a JSON object");
-    s->p++;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == '}')
-        return CDNS_OK;
-    for (;;) {
-        scan_ws(s);
-        if (s->p >= s->end)
-            return scan_fail(s, s->p, "truncated document");
-        if (*s->p != '"')
-            return scan_fail(s, s->p, "expected a member name");
-        const char *key = s->p;
-        bool escaped = false;
-        if (scan_string(s, &escaped) != CDNS_OK)
-            return CDNS_EMALFORMED;
-        const char *key_end = s->p;
-        /* Names are compared as cJSON would, decoded: "\u0069tems" is "items". */
-        bool is_items = false, is_kind = false;
-        if (escaped) {
-            cJSON *k = scan_parse(s, key, key_end);
-            if (!k)
-                return CDNS_EMALFORMED;
-            is_items = strcmp(k->valuestring, "items") == 0;
-            is_kind = strcmp(k->valuestring, "kind") == 0;
-            cJSON_Delete(k);
-        } else {
-            size_t n = (size_t)(key_end - key) - 2;
-            is_items = n == 5 && memcmp(key + 1, "items", 5) == 0;
-            is_kind = n == 4 && memcmp(key + 1, "kind", 4) == 0;
-        }
-        scan_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return scan_fail(s, s->p, s->p >= s->end ? "truncated document" : "expected ':'");
-        s->p++;
-        scan_ws(s);
-        const char *v = s->p;
-        if (scan_value(s, 1) != CDNS_OK)
-            return CDNS_EMALFORMED;
-        if (is_items && !doc->has_items && *v == '[') {
-            doc->items = v;
-            doc->items_end = s->p;
-        } else {
-            cJSON *j = scan_parse(s, v, s->p);
-            if (!j)
-                return CDNS_EMALFORMED;
-            if (is_kind && !doc->has_kind)
-                doc->hint = list_item_kind(cJSON_IsString(j) ? j->valuestring : NULL);
-            cJSON_Delete(j);
-        }
-        doc->has_items |= is_items;
-        doc->has_kind |= is_kind;
-        scan_ws(s);
-        if (s->p >= s->end)
-            return scan_fail(s, s->p, "truncated document");
-        if (*s->p == '}')
-            return CDNS_OK; /* what follows the root is ignored, as cJSON_ParseWithLength does */
-        if (*s->p != ',')
-            return scan_fail(s, s->p, "expected ',' or '}'");
-        s->p++;
-    }
-}
-
 /* Decoded items wait here until the whole array has proved valid, so a malformed document
  * leaves the index untouched; they are the index's objects-to-be, not a copy of them. */
 typedef struct pending {
@@ -846,6 +879,7 @@ static void pending_free(pending_t *pd)
     for (size_t i = 0; i < pd->n; i++)
         cdns_k8s_object_free(&pd->v[i]);
     free(pd->v);
+    memset(pd, 0, sizeof(*pd));
 }
 
 static int pending_push(pending_t *pd, const cdns_k8s_object_t *o)
@@ -862,105 +896,254 @@ static int pending_push(pending_t *pd, const cdns_k8s_object_t *o)
     return CDNS_OK;
 }
 
-static int decode_one(const cJSON *item, cdns_k8s_kind_t hint, pending_t *pd, cdns_k8s_load_stats_t *st)
+/* One pass over a document. */
+typedef struct load {
+    scan_t s;
+    pending_t pd;
+    cdns_k8s_load_stats_t st;
+    unsigned skip;        /* bits (1u << kind) of kinds counted as ignored */
+    bool has_items;       /* a member named "items" exists (of any type) */
+    bool loaded_items;    /* the first "items" member was an array, and its items are in pd */
+    cdns_k8s_kind_t hint; /* from the first "kind" member */
+    bool has_kind;
+    cdns_k8s_kind_t items_hint; /* the hint the items were decoded with (kind may follow items) */
+} load_t;
+
+static int decode_one(load_t *ld, const cJSON *item, cdns_k8s_kind_t hint)
 {
     cdns_k8s_object_t o;
     int rc = cdns_k8s_decode(item, hint, &o);
     if (rc == CDNS_ENOMEM)
         return rc;
     if (rc != CDNS_OK) {
-        st->malformed++;
+        ld->st.malformed++;
         return CDNS_OK;
     }
-    if (o.kind == CDNS_K8S_NONE) {
-        st->ignored++;
+    if (o.kind == CDNS_K8S_NONE || (ld->skip & (1u << o.kind))) {
+        cdns_k8s_object_free(&o);
+        ld->st.ignored++;
         return CDNS_OK;
     }
-    if ((rc = pending_push(pd, &o)) != CDNS_OK)
+    if ((rc = pending_push(&ld->pd, &o)) != CDNS_OK)
         cdns_k8s_object_free(&o);
     return rc;
 }
 
-/* Parses and decodes the items between doc->items and doc->items_end, one tree at a time. */
-static int decode_items(scan_t *s, const list_doc_t *doc, pending_t *pd, cdns_k8s_load_stats_t *st)
+/* The items array whose '[' is at s->p: each item delimited, parsed and decoded in turn. */
+static int decode_items(load_t *ld)
 {
-    s->p = doc->items + 1;
-    s->end = doc->items_end;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == ']')
-        return s->p + 1 == doc->items_end ? CDNS_OK : scan_fail(s, s->p, "expected end of items");
+    scan_t *s = &ld->s;
+    ld->items_hint = ld->hint;
+    s->p++;
+    s->mark = s->p;
+    scan_ws_more(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return CDNS_OK;
+    }
     for (;;) {
-        scan_ws(s);
+        s->mark = s->p;
+        scan_ws_more(s);
         const char *from = s->p;
-        if (scan_value(s, 2) != CDNS_OK)
+        s->mark = from;
+        if (scan_value_w(s, 2) != CDNS_OK)
             return CDNS_EMALFORMED;
+        from = s->mark; /* the window may have moved */
         cJSON *item = scan_parse(s, from, s->p);
         if (!item)
             return CDNS_EMALFORMED;
-        int rc = decode_one(item, doc->hint, pd, st);
+        int rc = decode_one(ld, item, ld->items_hint);
         cJSON_Delete(item);
         if (rc != CDNS_OK)
             return rc;
-        scan_ws(s);
+        s->mark = s->p;
+        scan_ws_more(s);
         if (s->p >= s->end)
             return scan_fail(s, s->p, "truncated items");
-        if (*s->p == ']')
-            return s->p + 1 == doc->items_end ? CDNS_OK : scan_fail(s, s->p, "expected end of items");
+        if (*s->p == ']') {
+            s->p++;
+            return CDNS_OK;
+        }
         if (*s->p != ',')
             return scan_fail(s, s->p, "expected ',' or ']' between items");
         s->p++;
     }
 }
 
-static int load_single(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *st)
+/* Walks the root object's members once, checking every member except the items array with
+ * cJSON (they are small: apiVersion, kind, metadata) and decoding the first "items" array item
+ * by item. */
+static int scan_root(load_t *ld)
 {
-    /* No items array: the document is one object, small enough to parse whole. */
+    scan_t *s = &ld->s;
+    s->mark = s->p;
+    while (s->end - s->p < 3 && scan_more(s) > 0)
+        ;
+    /* cJSON skips a UTF-8 byte order mark at the start of the text. */
+    if (s->end - s->p >= 3 && memcmp(s->p, "\xEF\xBB\xBF", 3) == 0)
+        s->p += 3;
+    scan_ws_more(s);
+    if (s->p >= s->end)
+        return scan_fail(s, s->p, "empty document");
+    if (*s->p != '{')
+        return scan_fail(s, s->p, "not a JSON object");
+    s->p++;
+    s->mark = s->p;
+    scan_ws_more(s);
+    if (s->p < s->end && *s->p == '}')
+        return CDNS_OK;
+    for (;;) {
+        s->mark = s->p;
+        scan_ws_more(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated document");
+        if (*s->p != '"')
+            return scan_fail(s, s->p, "expected a member name");
+        s->mark = s->p;
+        bool escaped = false;
+        if (scan_string_w(s, &escaped) != CDNS_OK)
+            return CDNS_EMALFORMED;
+        const char *key = s->mark, *key_end = s->p;
+        /* Names are compared as cJSON would, decoded: "\u0069tems" is "items". */
+        bool is_items = false, is_kind = false;
+        if (escaped) {
+            cJSON *k = scan_parse(s, key, key_end);
+            if (!k)
+                return CDNS_EMALFORMED;
+            is_items = strcmp(k->valuestring, "items") == 0;
+            is_kind = strcmp(k->valuestring, "kind") == 0;
+            cJSON_Delete(k);
+        } else {
+            size_t n = (size_t)(key_end - key) - 2;
+            is_items = n == 5 && memcmp(key + 1, "items", 5) == 0;
+            is_kind = n == 4 && memcmp(key + 1, "kind", 4) == 0;
+        }
+        s->mark = s->p;
+        scan_ws_more(s);
+        if (s->p >= s->end || *s->p != ':')
+            return scan_fail(s, s->p, s->p >= s->end ? "truncated document" : "expected ':'");
+        s->p++;
+        s->mark = s->p;
+        scan_ws_more(s);
+        if (is_items && !ld->has_items && s->p < s->end && *s->p == '[') {
+            int rc = decode_items(ld);
+            if (rc != CDNS_OK)
+                return rc;
+            ld->loaded_items = true;
+        } else {
+            s->mark = s->p;
+            if (scan_value_w(s, 1) != CDNS_OK)
+                return CDNS_EMALFORMED;
+            cJSON *j = scan_parse(s, s->mark, s->p);
+            if (!j)
+                return CDNS_EMALFORMED;
+            if (is_kind && !ld->has_kind)
+                ld->hint = list_item_kind(cJSON_IsString(j) ? j->valuestring : NULL);
+            cJSON_Delete(j);
+        }
+        ld->has_items |= is_items;
+        ld->has_kind |= is_kind;
+        s->mark = s->p;
+        scan_ws_more(s);
+        if (s->p >= s->end)
+            return scan_fail(s, s->p, "truncated document");
+        if (*s->p == '}')
+            return CDNS_OK; /* what follows the root is ignored, as cJSON_ParseWithLength does */
+        if (*s->p != ',')
+            return scan_fail(s, s->p, "expected ',' or '}'");
+        s->p++;
+    }
+}
+
+/* No items array: the document is one object, small enough to parse whole. */
+static int load_single(load_t *ld, const char *text, size_t len)
+{
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return CDNS_EMALFORMED;
     }
-    cdns_k8s_object_t o;
-    int rc = cdns_k8s_decode(root, CDNS_K8S_NONE, &o);
+    int rc = decode_one(ld, root, CDNS_K8S_NONE);
     cJSON_Delete(root);
-    if (rc == CDNS_ENOMEM)
+    return rc;
+}
+
+/* One pass from the start of the document; force_hint, when set, is the list's kind learnt by
+ * an earlier pass that met it only after the items. */
+static int load_pass(load_t *ld, const char *text, size_t len, cdns_k8s_kind_t force_hint)
+{
+    scan_t *s = &ld->s;
+    if (s->fd >= 0) {
+        if (lseek(s->fd, 0, SEEK_SET) != 0)
+            return -errno;
+        s->base = s->p = s->end = s->mark = s->buf;
+        s->base_off = 0;
+        s->eof = false;
+    } else {
+        s->base = s->p = s->mark = text;
+        s->end = text + len;
+        s->eof = true;
+    }
+    s->err = NULL;
+    pending_free(&ld->pd);
+    ld->st = (cdns_k8s_load_stats_t){0};
+    ld->has_items = ld->loaded_items = ld->has_kind = false;
+    ld->hint = force_hint;
+    int rc = scan_root(ld);
+    if (s->io_err)
+        return s->io_err;
+    if (rc != CDNS_OK || ld->loaded_items)
         return rc;
-    if (rc != CDNS_OK) {
-        st->malformed++;
-        return CDNS_OK;
+    if (s->fd < 0)
+        return load_single(ld, text, len);
+    /* A lone object in a file: read it whole. */
+    char *whole = NULL;
+    size_t n = 0;
+    if (lseek(s->fd, 0, SEEK_SET) != 0)
+        return -errno;
+    if ((rc = cdns_fd_read(s->fd, &whole, &n)) != CDNS_OK)
+        return rc;
+    rc = load_single(ld, whole, n);
+    free(whole);
+    return rc;
+}
+
+static int load_doc(cdns_k8s_index_t *idx, load_t *ld, const char *text, size_t len, cdns_k8s_load_stats_t *stats)
+{
+    int rc = load_pass(ld, text, len, CDNS_K8S_NONE);
+    /* The list's kind came after its items ("kubectl get -o json" sorts members): the items
+     * that had no kind of their own need it, so the document is read again knowing it. */
+    if (rc == CDNS_OK && ld->loaded_items && ld->hint != ld->items_hint)
+        rc = load_pass(ld, text, len, ld->hint);
+    for (size_t i = 0; i < ld->pd.n && rc == CDNS_OK; i++)
+        if ((rc = cdns_k8s_index_upsert(idx, &ld->pd.v[i])) == CDNS_OK)
+            ld->st.objects++;
+    pending_free(&ld->pd);
+    if (rc == CDNS_EMALFORMED) {
+        /* As when one cJSON parse refused the document: nothing counted, nothing stored. */
+        ld->st = (cdns_k8s_load_stats_t){0};
+        if (ld->s.err)
+            cdns_warn("k8s: malformed JSON at byte %zu: %s", ld->s.err_off, ld->s.err);
     }
-    if (o.kind == CDNS_K8S_NONE) {
-        st->ignored++;
-        return CDNS_OK;
-    }
-    rc = cdns_k8s_index_upsert(idx, &o);
-    if (rc == CDNS_OK)
-        st->objects++;
+    if (stats)
+        *stats = ld->st;
     return rc;
 }
 
 int cdns_k8s_index_load_json(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8s_load_stats_t *stats)
 {
-    cdns_k8s_load_stats_t st = {0};
-    scan_t s = {.base = text, .p = text, .end = text + len};
-    list_doc_t doc;
-    pending_t pd = {0};
-    int rc = scan_root(&s, &doc);
-    if (rc == CDNS_OK && !doc.items)
-        rc = load_single(idx, text, len, &st);
-    else if (rc == CDNS_OK && (rc = decode_items(&s, &doc, &pd, &st)) == CDNS_OK) {
-        for (size_t i = 0; i < pd.n && rc == CDNS_OK; i++)
-            if ((rc = cdns_k8s_index_upsert(idx, &pd.v[i])) == CDNS_OK)
-                st.objects++;
-    }
-    pending_free(&pd);
-    if (rc == CDNS_EMALFORMED) {
-        /* As when one cJSON parse refused the document: nothing counted, nothing stored. */
-        st = (cdns_k8s_load_stats_t){0};
-        if (s.err)
-            cdns_warn("k8s: malformed JSON at byte %zu: %s", (size_t)(s.err_pos - s.base), s.err);
-    }
-    if (stats)
-        *stats = st;
+    load_t ld = {.s = {.fd = -1}};
+    return load_doc(idx, &ld, text, len, stats);
+}
+
+int cdns_k8s_index_load_fd(cdns_k8s_index_t *idx, int fd, const cdns_k8s_load_opts_t *opts,
+                           cdns_k8s_load_stats_t *stats)
+{
+    size_t window = opts && opts->window ? opts->window : CDNS_K8S_LOAD_WINDOW;
+    load_t ld = {.s = {.fd = fd, .cap = window}, .skip = opts ? opts->skip : 0};
+    if (!(ld.s.buf = malloc(window)))
+        return CDNS_ENOMEM;
+    int rc = load_doc(idx, &ld, NULL, 0, stats);
+    free(ld.s.buf);
     return rc;
 }

@@ -23,6 +23,7 @@
  * Build runs on the main thread; the snapshot belongs to the caller.
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -861,9 +862,11 @@ static bool visit_namespace_g(const cdns_k8s_object_t *o, void *arg)
     return visit_namespace(o, arg);
 }
 
-/* Everything from the index into a fresh builder; with groups, records who wrote what. */
+/* Everything from the index into a fresh builder; with groups, records who wrote what. With
+ * consume (idx itself), the index is freed once its records are in the builder, before the
+ * commit lays out the snapshot: the two largest things a load makes are never held together. */
 static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_k8s_groups_t *groups,
-                      cdns_snapshot_t **out)
+                      cdns_k8s_index_t *consume, cdns_snapshot_t **out)
 {
     *out = NULL;
     bctx_t c = {.groups = groups, .mode = groups ? EMIT_RECORD : EMIT_ALL};
@@ -882,10 +885,21 @@ static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, 
     finish(&c);
     if ((rc = c.err) != CDNS_OK)
         goto fail;
-    rc = cdns_builder_commit(c.b, out);
+    cdns_builder_t *b = c.b;
     c.b = NULL; /* commit frees the builder either way */
+    if (consume) {
+        ctx_deinit(&c); /* nothing of the index may be reached past here */
+        memset(&c, 0, sizeof(c));
+        cdns_k8s_index_free(consume);
+        consume = NULL;
+        /* Its small chunks sit below the builder's in the heap: without a trim the pages stay
+         * resident under the snapshot about to be laid out. */
+        malloc_trim(0);
+    }
+    rc = cdns_builder_commit(b, out);
 fail:
     ctx_deinit(&c);
+    cdns_k8s_index_free(consume);
     if (groups)
         cdns_k8s__clear_dirty(groups);
     return rc;
@@ -893,7 +907,12 @@ fail:
 
 int cdns_k8s_build(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
 {
-    return build_full(idx, opts, NULL, out);
+    return build_full(idx, opts, NULL, NULL, out);
+}
+
+int cdns_k8s_build_consume(cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_snapshot_t **out)
+{
+    return build_full(idx, opts, NULL, idx, out);
 }
 
 /* ------------------------------------------------------- incremental builds */
@@ -1179,7 +1198,7 @@ int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
     int rc;
     if (go_full) {
         forget_touches(st);
-        rc = build_full(idx, opts, st->groups, out);
+        rc = build_full(idx, opts, st->groups, NULL, out);
         st->full_next = rc != CDNS_OK;
     } else {
         rc = build_update(st, idx, opts, prev, out);
@@ -1221,7 +1240,8 @@ static cdns_k8s_result_t nxdomain(actx_t *a)
  * additional section first. */
 static void put_glue(actx_t *a, const cdns_rrset_t *rs)
 {
-    if (!rs->targets)
+    const uint32_t *targets = cdns_rrset_targets(rs);
+    if (!targets)
         return;
     for (uint16_t i = 0; i < rs->count; i++) {
         const cdns_node_t *t = cdns_snapshot_target(a->s, rs, i);
@@ -1230,7 +1250,7 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
         /* Targets are node indices: equal indices, same name. */
         bool seen = false;
         for (uint16_t j = 0; j < i && !seen; j++)
-            seen = rs->targets[j] == rs->targets[i];
+            seen = targets[j] == targets[i];
         if (seen)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
@@ -1240,7 +1260,7 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
                 continue;
             cdns_msg_mark_t mark = cdns_msg_mark(a->m);
             bool tc = a->m->truncated;
-            if (cdns_store_put_rrset(a->m, CDNS_SEC_ADDITIONAL, 0, t->name, g) != CDNS_OK) {
+            if (cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ADDITIONAL, 0, t->name, g) != CDNS_OK) {
                 cdns_msg_rollback(a->m, mark);
                 a->m->truncated = tc;
                 return;
@@ -1249,10 +1269,11 @@ static void put_glue(actx_t *a, const cdns_rrset_t *rs)
     }
 }
 
-/* The CNAME target (rdata after the length prefix of the only record). */
+/* The CNAME target (rdata after the length prefix of the only record: the store keeps CNAME
+ * rdata whole, see cdns_rrset_t). */
 static const uint8_t *cname_target(const cdns_rrset_t *rs)
 {
-    return rs->count ? rs->rdata + 2 : NULL;
+    return rs->count ? cdns_rrset_rdata(rs) + 2 : NULL;
 }
 
 #define MAX_CHAIN 8
@@ -1294,9 +1315,9 @@ static cdns_k8s_result_t chase(actx_t *a, const cdns_node_t *start, uint16_t qty
         }
     }
     for (size_t i = 0; i < n; i++)
-        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, owners[i] ? 0 : CDNS_MSG_QNAME_OFF, owners[i], chain[i]);
+        cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, owners[i] ? 0 : CDNS_MSG_QNAME_OFF, owners[i], chain[i]);
     if (final)
-        cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, 0, final_node->name, final);
+        cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, 0, final_node->name, final);
     cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);
     return CDNS_K8S_ANSWERED;
 }
@@ -1313,7 +1334,7 @@ static cdns_k8s_result_t answer_node(actx_t *a, const cdns_node_t *node, uint16_
     const cdns_rrset_t *rs = cdns_node_rrset(node, qtype);
     if (!rs)
         return nodata(a);
-    cdns_store_put_rrset(a->m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
+    cdns_store_put_rrset(a->s, a->m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
     if (qtype == CDNS_T_SRV || qtype == CDNS_T_NS)
         put_glue(a, rs);
     cdns_msg_set_rcode(a->m, CDNS_RCODE_NOERROR);

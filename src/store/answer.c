@@ -4,7 +4,9 @@
  * Runs on worker threads against a published snapshot, with no lock and no allocation: every
  * RRset is already wire rdata and every name it needs next (CNAME, SRV, MX, NS targets) is
  * already resolved to a node index (cdns_store__target), so an answer is a few hash probes plus
- * copies into the caller's message. Nothing here keeps a pointer past the call.
+ * copies into the caller's message. Names in rdata that are nodes of the snapshot are stored as
+ * that index only and copied from the node (cdns_store__rdata_name). Nothing here keeps a
+ * pointer past the call.
  *
  * Truncation follows RFC 2181 §9: an ANSWER or AUTHORITY RRset is written whole or not at all
  * and a missing one sets TC; ADDITIONAL data that does not fit is dropped without TC.
@@ -20,23 +22,6 @@ static uint16_t get16(const uint8_t *p)
     return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Offset of the rdata name for types that name another owner, -1 for the others. */
-static int target_offset(uint16_t type)
-{
-    switch (type) {
-    case CDNS_T_CNAME:
-    case CDNS_T_NS:
-    case CDNS_T_PTR:
-        return 0;
-    case CDNS_T_MX:
-        return 2;
-    case CDNS_T_SRV:
-        return 6;
-    default:
-        return -1;
-    }
-}
-
 /* SOA rdata with MNAME and RNAME below the zone in the question's case ("ns.dns.ClUsTeR.lOcAl.");
  * returns the new length, or 0 to keep the rdata as stored. */
 static uint16_t soa_rdata(const cdns_msg_t *m, const uint8_t *rd, uint16_t rdlen, uint8_t *tmp)
@@ -50,18 +35,18 @@ static uint16_t soa_rdata(const cdns_msg_t *m, const uint8_t *rd, uint16_t rdlen
     return (uint16_t)(n + 20);
 }
 
-int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, const uint8_t *owner,
-                         const cdns_rrset_t *rs)
+int cdns_store_put_rrset(const cdns_snapshot_t *s, cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off,
+                         const uint8_t *owner, const cdns_rrset_t *rs)
 {
     /* The writer copies the owner's labels even when it only needs the pointer: never NULL. */
     static const uint8_t root = 0;
     if (!owner)
         owner = &root;
     cdns_msg_mark_t mark = cdns_msg_mark(m);
-    int toff = target_offset(rs->type);
+    int toff = cdns_store__target_offset(rs->type);
     /* RFC 2782: SRV targets are never compressed; the types of RFC 1035 may be. */
     bool compress = rs->type != CDNS_T_SRV;
-    const uint8_t *p = rs->rdata;
+    const uint8_t *p = cdns_rrset_rdata(rs);
     for (uint16_t i = 0; i < rs->count; i++) {
         uint16_t rdlen = get16(p);
         const uint8_t *rd = p + 2;
@@ -71,9 +56,16 @@ int cdns_store_put_rrset(cdns_msg_t *m, cdns_section_t sec, uint16_t owner_off, 
             rdlen = soalen;
             rd = tmp;
         } else if (toff >= 0 && (size_t)rdlen <= 6 + CDNS_DNAME_MAX) {
-            /* The name in the rdata takes the question's letter case for the zone part. */
-            memcpy(tmp, rd, (size_t)toff);
-            rdlen = (uint16_t)((size_t)toff + cdns_msg_rdata_name(m, rd + toff, compress, tmp + toff));
+            /* The name, in the rdata or (left out of it) the target node's, takes the
+             * question's letter case for the zone part. */
+            const uint8_t *name = cdns_store__rdata_name(s, cdns_store__targets(rs), i, rd, rdlen, toff);
+            /* toff is 0, 2 or 6: copies of a constant size are a move or two, where one of
+             * a variable size becomes a byte loop. */
+            if (toff == 6)
+                memcpy(tmp, rd, 6);
+            else if (toff == 2)
+                memcpy(tmp, rd, 2);
+            rdlen = (uint16_t)((size_t)toff + cdns_msg_rdata_name(m, name, compress, tmp + toff));
             rd = tmp;
         }
         int rc = cdns_msg_put_rr(m, sec, owner_off, owner, rs->type, CDNS_C_IN, rs->ttl_s, rd, rdlen);
@@ -117,8 +109,8 @@ void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t 
 {
     if (!z || !z->soa || z->soa->count == 0)
         return;
-    const uint8_t *rd = z->soa->rdata + 2;
-    uint16_t rdlen = get16(z->soa->rdata);
+    const uint8_t *rd = cdns_rrset_rdata(z->soa) + 2;
+    uint16_t rdlen = get16(rd - 2);
     int off = apex_offset_in_qname(z, q);
     /* A pointer to the root label would be longer than the label itself. */
     uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
@@ -137,23 +129,24 @@ void cdns_store_put_soa(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t 
  * not fit is left out and TC keeps the value it had (RFC 2181 §9). */
 static void put_additional(const cdns_snapshot_t *s, cdns_msg_t *m, const cdns_rrset_t *rs)
 {
-    if (!rs->targets || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
+    if (!rs->targets_off || (rs->type != CDNS_T_SRV && rs->type != CDNS_T_MX && rs->type != CDNS_T_NS))
         return;
+    const uint32_t *targets = cdns_store__targets(rs);
     bool was_truncated = m->truncated;
     for (uint16_t i = 0; i < rs->count; i++) {
-        const cdns_node_t *t = cdns_store__target(s, rs, i);
+        const cdns_node_t *t = cdns_store__target_node(s, targets[i]);
         if (!t)
             continue;
         /* One index, one name: equal indices are the duplicates. */
         bool dup = false;
         for (uint16_t j = 0; j < i && !dup; j++)
-            dup = rs->targets[j] == rs->targets[i];
+            dup = targets[j] == targets[i];
         if (dup)
             continue;
         static const uint16_t types[2] = {CDNS_T_A, CDNS_T_AAAA};
         for (int k = 0; k < 2; k++) {
             const cdns_rrset_t *a = cdns_node_rrset(t, types[k]);
-            if (a && cdns_store_put_rrset(m, CDNS_SEC_ADDITIONAL, 0, t->name, a) != CDNS_OK) {
+            if (a && cdns_store_put_rrset(s, m, CDNS_SEC_ADDITIONAL, 0, t->name, a) != CDNS_OK) {
                 /* The rest would most likely not fit either: stop here. */
                 m->truncated = was_truncated;
                 return;
@@ -207,7 +200,7 @@ static void referral(const cdns_snapshot_t *s, cdns_msg_t *m, const cdns_node_t 
     /* Not authoritative below a cut: AA stays clear. */
     info->kind = CDNS_ANSWER_REFERRAL;
     const cdns_rrset_t *ns = cdns_node_rrset(cut, CDNS_T_NS);
-    if (cdns_store_put_rrset(m, CDNS_SEC_AUTHORITY, (uint16_t)(CDNS_MSG_QNAME_OFF + cut_off), NULL, ns) != CDNS_OK)
+    if (cdns_store_put_rrset(s, m, CDNS_SEC_AUTHORITY, (uint16_t)(CDNS_MSG_QNAME_OFF + cut_off), NULL, ns) != CDNS_OK)
         return;
     put_additional(s, m, ns);
 }
@@ -233,11 +226,12 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
     info->kind = CDNS_ANSWER_DATA;
     seen[nseen++] = n;
     for (int links = 1;; links++) {
-        if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, owner_off, owner, cname) != CDNS_OK)
+        if (cdns_store_put_rrset(s, m, CDNS_SEC_ANSWER, owner_off, owner, cname) != CDNS_OK)
             return; /* TC: the client retries over TCP */
-        /* A CNAME RRset has one record; should a builder have given it more, the first wins. */
-        const uint8_t *tname = cname->rdata + 2;
-        size_t tlen = get16(cname->rdata);
+        /* A CNAME RRset has one record; should a builder have given it more, the first wins.
+         * CNAME rdata always keeps its name (cdns_store__elides). */
+        const uint8_t *tname = cdns_rrset_rdata(cname) + 2;
+        size_t tlen = get16(tname - 2);
         const cdns_node_t *const t0 = cdns_store__target(s, cname, 0);
         const cdns_node_t *t = t0;
         size_t ce_off = 0;
@@ -266,7 +260,7 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
         const uint8_t *tname_owner = t0 ? t->name : tname;
         const cdns_rrset_t *rs = cdns_node_rrset(t, q->qtype);
         if (rs) {
-            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, 0, tname_owner, rs) == CDNS_OK)
+            if (cdns_store_put_rrset(s, m, CDNS_SEC_ANSWER, 0, tname_owner, rs) == CDNS_OK)
                 *extra = rs;
             return;
         }
@@ -282,14 +276,14 @@ static void chase(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *m
 
 /* The apex NS RRset of the answering zone in AUTHORITY, as CoreDNS's file plugin adds to
  * positive answers. Optional data: when it does not fit it is left out without TC. */
-static void put_auth_ns(const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m)
+static void put_auth_ns(const cdns_snapshot_t *s, const cdns_zone_t *z, const cdns_query_t *q, cdns_msg_t *m)
 {
     const cdns_rrset_t *ns = z ? cdns_node_rrset(z->apex_node, CDNS_T_NS) : NULL;
     if (!ns || m->truncated)
         return;
     int off = apex_offset_in_qname(z, q);
     uint16_t owner_off = (off >= 0 && z->apex_len > 1) ? (uint16_t)(CDNS_MSG_QNAME_OFF + off) : 0;
-    cdns_store_put_rrset(m, CDNS_SEC_AUTHORITY, owner_off, z->apex, ns);
+    cdns_store_put_rrset(s, m, CDNS_SEC_AUTHORITY, owner_off, z->apex, ns);
     m->truncated = false;
 }
 
@@ -310,7 +304,7 @@ void cdns_store_answer_opts(const cdns_snapshot_t *s, const cdns_query_t *q, cdn
      * the final RRset. The apex NS query carries its NS in ANSWER already. */
     bool apex_ns = q->qtype == CDNS_T_NS && info->zone && q->qname_len == info->zone->apex_len;
     if ((opts & CDNS_STORE_AUTH_NS) && info->kind == CDNS_ANSWER_DATA && !apex_ns)
-        put_auth_ns(info->zone, q, m);
+        put_auth_ns(s, info->zone, q, m);
     if (extra)
         put_additional(s, m, extra);
 }
@@ -356,14 +350,14 @@ static void answer(const cdns_snapshot_t *s, const cdns_query_t *q, cdns_msg_t *
         }
         info->kind = CDNS_ANSWER_DATA;
         for (uint16_t i = 0; i < n->nrrsets; i++)
-            if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, &n->rrsets[i]) != CDNS_OK)
+            if (cdns_store_put_rrset(s, m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, &n->rrsets[i]) != CDNS_OK)
                 return;
         return;
     }
     const cdns_rrset_t *rs = cdns_node_rrset(n, q->qtype);
     if (rs) {
         info->kind = CDNS_ANSWER_DATA;
-        if (cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs) == CDNS_OK)
+        if (cdns_store_put_rrset(s, m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs) == CDNS_OK)
             *extra = rs;
         return;
     }

@@ -5,7 +5,8 @@
  * Kubernetes index); nothing here is shared. It keeps names in one growable byte buffer, nodes
  * and records in growable arrays and an open-addressing name table; commit sorts the records,
  * drops duplicates and lays the snapshot out (store_int.h: pages of nodes, one chunk for names,
- * RRsets and rdata, the name table), then frees the builder. An update builder collects the
+ * RRsets and rdata, the name table; names inside rdata that are nodes are left out of it, see
+ * cdns_rrset_t), then frees the builder. An update builder collects the
  * same way, only the names it is given (no zones, no empty non-terminals); update.c commits it.
  *
  * Why a hash table and not the tree over reversed labels that DESIGN.md §1 describes: nearly
@@ -87,22 +88,6 @@ static void lower_name(uint8_t *p)
     while (*p) {
         lower_bytes(p + 1, *p);
         p += *p + 1;
-    }
-}
-
-int cdns_store__target_offset(uint16_t type)
-{
-    switch (type) {
-    case CDNS_T_CNAME:
-    case CDNS_T_NS:
-    case CDNS_T_PTR:
-        return 0;
-    case CDNS_T_MX:
-        return 2;
-    case CDNS_T_SRV:
-        return 6;
-    default:
-        return -1;
     }
 }
 
@@ -567,25 +552,26 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
     return CDNS_OK;
 }
 
-void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const brec_t *recs, size_t n, uint8_t **rdp)
+void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const brec_t *recs, size_t n,
+                            const uint32_t *targets, uint8_t **rdp)
 {
     uint8_t *p = *rdp;
     rs->type = recs[0].type;
     rs->count = (uint16_t)n;
     rs->ttl_s = UINT32_MAX;
-    rs->rdata = p;
-    rs->targets = NULL;
+    cdns_store__rrset_point(rs, p, targets);
     for (size_t m = 0; m < n; m++) {
         const brec_t *r = &recs[m];
         if (r->ttl_s < rs->ttl_s)
             rs->ttl_s = r->ttl_s;
-        p[0] = (uint8_t)(r->rdlen >> 8);
-        p[1] = (uint8_t)r->rdlen;
-        if (r->rdlen)
-            memcpy(p + 2, b->rdata + r->rdata_off, r->rdlen);
-        p += 2 + (size_t)r->rdlen;
+        /* Sorting and deduplication saw the whole rdata; only the layout leaves the name out. */
+        size_t rdlen = r->rdlen - (targets ? cdns_store__elided_bytes(r, targets[m]) : 0);
+        p[0] = (uint8_t)(rdlen >> 8);
+        p[1] = (uint8_t)rdlen;
+        if (rdlen)
+            memcpy(p + 2, b->rdata + r->rdata_off, rdlen);
+        p += 2 + rdlen;
     }
-    rs->rdata_len = (uint32_t)(p - rs->rdata);
     *rdp = p;
 }
 
@@ -616,10 +602,14 @@ static int link_apexes(cdns_builder_t *b)
 
 /* Gives every target name that lies in a zone but is no node a dead placeholder node, so that
  * an update adding the name later gives old RRsets pointing at it their target (store_int.h).
- * Until then the placeholder answers as a missing name. Returns how many were made. */
-static int add_placeholders(cdns_builder_t *b, size_t *made)
+ * Until then the placeholder answers as a missing name. Writes each target's node index into
+ * tgt (one per record of a type naming another owner, in record order; CDNS_STORE_NO_TARGET
+ * outside every zone) and adds what leaving those names out of rdata saves to *saved. Returns
+ * in *made how many placeholders were made. */
+static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *made, size_t *saved)
 {
-    *made = 0;
+    *made = *saved = 0;
+    size_t t = 0;
     for (size_t i = 0; i < b->nrecs; i++) {
         const brec_t *r = &b->recs[i];
         int toff = cdns_store__target_offset(r->type);
@@ -628,8 +618,13 @@ static int add_placeholders(cdns_builder_t *b, size_t *made)
         const uint8_t *tn = b->rdata + r->rdata_off + toff;
         size_t tl = r->rdlen - (size_t)toff;
         uint32_t h = cdns_dname_hash(tn, tl);
-        if (cdns_store__find_bnode(b, tn, tl, h) >= 0)
+        uint32_t *ti = &tgt[t++];
+        int64_t found = cdns_store__find_bnode(b, tn, tl, h);
+        *ti = found >= 0 ? (uint32_t)found : CDNS_STORE_NO_TARGET;
+        if (found >= 0) {
+            *saved += cdns_store__elided_bytes(r, *ti);
             continue;
+        }
         /* Every node lies in a zone and every apex is a node: a name is in a zone exactly when
          * one of its suffixes is a node. */
         int64_t anc = -1;
@@ -650,6 +645,8 @@ static int add_placeholders(cdns_builder_t *b, size_t *made)
             return rc;
         b->nodes[idx].flags |= BN_DEAD;
         (*made)++;
+        *ti = idx;
+        *saved += cdns_store__elided_bytes(r, idx);
     }
     return CDNS_OK;
 }
@@ -726,7 +723,7 @@ void cdns_store__fill_zones(cdns_snapshot_t *s)
         zone->neg_ttl_s = 0;
         if (zone->soa) {
             /* SOA MINIMUM is the last four octets of the first record (RFC 2308 §5). */
-            const uint8_t *rd = zone->soa->rdata;
+            const uint8_t *rd = cdns_rrset_rdata(zone->soa);
             size_t rdlen = (size_t)rd[0] << 8 | rd[1];
             uint32_t minimum = get_u32(rd + 2 + rdlen - 4);
             zone->neg_ttl_s = minimum < zone->soa->ttl_s ? minimum : zone->soa->ttl_s;
@@ -738,7 +735,7 @@ void cdns_store__fill_zones(cdns_snapshot_t *s)
 static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
 {
     int rc = CDNS_OK;
-    uint32_t *pos = NULL;
+    uint32_t *pos = NULL, *tgt = NULL;
     cdns_snapshot_t *s = NULL;
     rc = link_apexes(b);
     if (rc != CDNS_OK)
@@ -749,10 +746,16 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     rc = cdns_store__sort_dedup(b, &cnt);
     if (rc != CDNS_OK)
         goto fail;
-    size_t nplaceholders;
-    rc = add_placeholders(b, &nplaceholders);
+    size_t nplaceholders, elided;
+    tgt = malloc((cnt.ntargets ? cnt.ntargets : 1) * sizeof(*tgt));
+    if (!tgt) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    rc = add_placeholders(b, tgt, &nplaceholders, &elided);
     if (rc != CDNS_OK)
         goto fail;
+    cnt.rdata_bytes -= elided;
 
     size_t nnodes = b->nnodes;
     pos = malloc((nnodes ? nnodes : 1) * sizeof(*pos));
@@ -773,12 +776,18 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     uint32_t max_nodes = cdns_store__max_nodes((uint32_t)slots);
     size_t dir_pages = cdns_store__dir_pages(max_nodes);
 
-    /* The chunk: header | rrsets | targets | names | rdata. */
+    /* The chunk: header | rrsets | targets | names | rdata. RRsets come first because they
+     * reach their targets and rdata by unsigned offsets from themselves (cdns_rrset_t), and the
+     * cap keeps every such offset within 32 bits. */
     size_t o_rrsets = align8(sizeof(cdns_store__chunk_t));
     size_t o_targets = align8(o_rrsets + cnt.nrrsets * sizeof(cdns_rrset_t));
     size_t o_names = o_targets + cnt.ntargets * sizeof(uint32_t);
     size_t o_rdata = o_names + names_bytes;
     size_t chunk_bytes = o_rdata + cnt.rdata_bytes;
+    if (chunk_bytes > CDNS_STORE__CHUNK_MAX) {
+        rc = CDNS_ERANGE;
+        goto fail;
+    }
     /* The snapshot's own block: zones | pages | chunk list | zone_deleg | zone_apex. */
     size_t o_pages = align8(b->nzones * sizeof(cdns_zone_t));
     size_t o_chunks = o_pages + dir_pages * sizeof(cdns_store__page_t *);
@@ -878,6 +887,18 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
      * the same octets at the same place, so writing every node's name is idempotent. */
     for (size_t i = 0; i < nnodes; i++)
         memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+    /* The builder's names, nodes and table are in the snapshot now, and what is left to lay
+     * out reads only the records, their rdata and the zones: giving them back before the
+     * RRsets and rdata are written keeps a load's peak below builder plus snapshot. */
+    free(b->names);
+    free(b->nodes);
+    free(b->table);
+    free(pos);
+    b->names = NULL;
+    b->nodes = NULL;
+    b->table = NULL;
+    pos = NULL;
+    b->names_len = b->names_cap = b->nnodes = b->nodes_cap = b->table_slots = 0;
 
     /* RRsets, their rdata and targets, in record order (node, then type). */
     size_t k = 0, t = 0;
@@ -895,18 +916,13 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
             goto fail;
         }
         n->nrrsets++;
-        cdns_store__fill_rrset(rs, b, r0, j - i, &rdp);
-        int toff = cdns_store__target_offset(r0->type);
-        if (toff >= 0) {
-            rs->targets = &targets[t];
-            for (size_t m = i; m < j; m++) {
-                const brec_t *r = &b->recs[m];
-                const uint8_t *tn = b->rdata + r->rdata_off + toff;
-                size_t tl = r->rdlen - (size_t)toff;
-                int64_t ti = cdns_store__find_bnode(b, tn, tl, cdns_dname_hash(tn, tl));
-                targets[t++] = ti >= 0 ? (uint32_t)ti : CDNS_STORE_NO_TARGET;
-            }
+        uint32_t *rt = NULL;
+        if (cdns_store__target_offset(r0->type) >= 0) {
+            rt = &targets[t];
+            memcpy(rt, &tgt[t], (j - i) * sizeof(*rt));
+            t += j - i;
         }
+        cdns_store__fill_rrset(rs, b, r0, j - i, rt, &rdp);
         if (r0->type == CDNS_T_NS && !(n->flags & CDNS_NODE_APEX)) {
             n->flags |= CDNS_NODE_DELEGATION;
             s->zone_deleg[n->zone]++;
@@ -920,12 +936,14 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->memory = cdns_store__memory(s);
 
     free(pos);
+    free(tgt);
     cdns_builder_free(b);
     *out = s;
     return CDNS_OK;
 
 fail:
     free(pos);
+    free(tgt);
     cdns_snapshot_free(s);
     cdns_builder_free(b);
     return rc;

@@ -57,11 +57,9 @@ typedef struct cdns_store__counts {
     size_t nrecs;       /* records left in b->recs */
     size_t nrrsets;     /* RRsets they form */
     size_t ntargets;    /* records of types naming another owner */
-    size_t rdata_bytes; /* rdata with the length prefixes */
+    size_t rdata_bytes; /* rdata with the length prefixes, names included (see elided_bytes) */
 } cdns_store__counts_t;
 
-/* Offset of the name inside rdata of a type that names another owner, or -1. */
-int cdns_store__target_offset(uint16_t type);
 /* Index of the builder node of this name, or -1. */
 int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash);
 /* Appends a node for a name that is already in b->names at name_off (CDNS_ERANGE past the
@@ -74,10 +72,17 @@ int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t le
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
 /* Compares two records as the sort does (0: duplicates). */
 int cdns_store__cmp_rec(const cdns_store__brec_t *a, const cdns_store__brec_t *b, const uint8_t *rdata);
-/* Fills rs (all but targets) from recs[0..n), the sorted records of one RRset, writing its
- * rdata at *rdp, which it advances. */
+/* Fills rs from recs[0..n), the sorted records of one RRset, writing its rdata at *rdp, which
+ * it advances. targets: the records' target node indices, already in place in the chunk (NULL
+ * for types naming nothing); records cdns_store__elides() are written without their name. The
+ * rdata and targets must lie after rs in its chunk (cdns_store__rrset_point). */
 void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const cdns_store__brec_t *recs, size_t n,
-                            uint8_t **rdp);
+                            const uint32_t *targets, uint8_t **rdp);
+/* Octets a record with this target saves by leaving its name out (cdns_store__elides). */
+static inline size_t cdns_store__elided_bytes(const cdns_store__brec_t *r, uint32_t target)
+{
+    return cdns_store__elides(r->type, target) ? r->rdlen - (size_t)cdns_store__target_offset(r->type) : 0;
+}
 /* Points each zone of s at its apex node (s->zone_apex) and fills in its SOA fields. */
 void cdns_store__fill_zones(cdns_snapshot_t *s);
 /* The commit of an update builder (b->base set): frees b. */

@@ -122,9 +122,20 @@ const cdns_rrset_t *cdns_node_rrset(const cdns_node_t *n, uint16_t type)
 
 const cdns_node_t *cdns_snapshot_target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i)
 {
-    if (!s || !rs || !rs->targets || i >= rs->count)
+    if (!s || !rs || !rs->targets_off || i >= rs->count)
         return NULL;
     return cdns_store__target(s, rs, i);
+}
+
+const uint8_t *cdns_snapshot_rdata(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                   uint8_t buf[CDNS_STORE_RDATA_BUF], uint16_t *len)
+{
+    if (!s || !rs || i >= rs->count || !buf || !len)
+        return NULL;
+    const uint8_t *p = cdns_rrset_rdata(rs);
+    for (unsigned k = 0; k < i; k++)
+        p += 2 + ((size_t)p[0] << 8 | p[1]);
+    return cdns_store__full_rdata(s, rs, i, p, buf, len);
 }
 
 const cdns_zone_t *cdns_snapshot_zone(const cdns_snapshot_t *s, unsigned idx)

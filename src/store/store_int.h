@@ -8,7 +8,8 @@
  *   - pages of nodes (CDNS_STORE__PAGE_NODES each, reached through the snapshot's directory);
  *     an update copies the pages it changes and points at the others;
  *   - chunks holding the names, RRsets, targets and rdata the nodes point at: a full build
- *     makes one, each update one more for what it rewrote;
+ *     makes one, each update one more for what it rewrote; an RRset reaches its rdata and
+ *     targets by offsets from itself (cdns_rrset_t), so they always follow it in its chunk;
  *   - the name table, which only ever gains entries (see cdns_store__table_t).
  * The snapshot struct owns one block of its own (zones, directory, chunk list) and references
  * to the rest; cdns_snapshot_free() drops them.
@@ -16,6 +17,7 @@
 #ifndef CDNS_STORE_INT_H
 #define CDNS_STORE_INT_H
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -46,7 +48,9 @@
  * snapshot. Dead nodes keep their index, name and table entry (a target may refer to it, and
  * the name revives it should it come back); no lookup returns them. A dead node's name_len is
  * 0, so that the query path's length comparison rejects it with no test of its own; its real
- * length is meta.name_len. */
+ * length is meta.name_len. Its name bytes stay valid as long as the snapshot (they lie in a
+ * chunk the node is counted in): RRsets naming it may have left the name out of their rdata
+ * and read it here (cdns_store__rdata_name). */
 #define CDNS_STORE__NODE_DEAD 0x8000u
 
 /* What builders keep per node beside it; the query path never reads it. */
@@ -156,16 +160,115 @@ static inline uint32_t cdns_store__slot(uint32_t hash, uint32_t slots)
     return (uint32_t)(((uint64_t)hash * slots) >> 32);
 }
 
-/* cdns_snapshot_target() for the answer path, inlined. */
-static inline const cdns_node_t *cdns_store__target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i)
+/* Offset of the name inside rdata of a type that names another owner, -1 for the others. */
+static inline int cdns_store__target_offset(uint16_t type)
+{
+    switch (type) {
+    case CDNS_T_CNAME:
+    case CDNS_T_NS:
+    case CDNS_T_PTR:
+        return 0;
+    case CDNS_T_MX:
+        return 2;
+    case CDNS_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+/* The targets of rs, which has some (targets_off != 0): cdns_rrset_targets() without the test,
+ * for the answer path, whose callers know the type. */
+static inline const uint32_t *cdns_store__targets(const cdns_rrset_t *rs)
+{
+    return (const uint32_t *)(const void *)((const uint8_t *)rs + rs->targets_off);
+}
+
+/* Octets of rs's rdata as stored, length prefixes included: a walk over its count records (the
+ * RRset keeps no length; copies and memory estimates need it, the answer path does not). */
+static inline size_t cdns_store__rrset_rdata_len(const cdns_rrset_t *rs)
+{
+    const uint8_t *rd = cdns_rrset_rdata(rs), *p = rd;
+    for (uint16_t i = 0; i < rs->count; i++)
+        p += 2 + ((size_t)p[0] << 8 | p[1]);
+    return (size_t)(p - rd);
+}
+
+/* Points rs at its rdata and targets (NULL: none). Both must lie after rs in the block that
+ * holds it, less than 4 GiB away: every commit lays a chunk out RRsets first and caps it at
+ * UINT32_MAX octets (CDNS_STORE__CHUNK_MAX), so any offset inside it fits. */
+#define CDNS_STORE__CHUNK_MAX ((size_t)UINT32_MAX)
+static inline void cdns_store__rrset_point(cdns_rrset_t *rs, const uint8_t *rdata, const uint32_t *targets)
+{
+    const uint8_t *self = (const uint8_t *)rs;
+    assert(rdata >= self + sizeof(*rs) && (size_t)(rdata - self) <= CDNS_STORE__CHUNK_MAX);
+    rs->rdata_off = (uint32_t)(rdata - self);
+    rs->targets_off = 0;
+    if (targets) {
+        const uint8_t *t = (const uint8_t *)targets;
+        assert(t >= self + sizeof(*rs) && (size_t)(t - self) <= CDNS_STORE__CHUNK_MAX);
+        rs->targets_off = (uint32_t)(t - self);
+    }
+}
+
+/* Whether a record of this type whose name is node index target is stored without the name
+ * (its rdlen is then the target offset: the name is that node's). Nearly all SRV and PTR rdata
+ * is the name, and the snapshot already holds every name in a zone as a node. CNAME keeps its
+ * name: answer.c's chase() and k8s's chase read it in place, and CNAMEs are few. */
+static inline bool cdns_store__elides(uint16_t type, uint32_t target)
+{
+    return target != CDNS_STORE__NONE && type != CDNS_T_CNAME && cdns_store__target_offset(type) >= 0;
+}
+
+/* The name inside record i of an RRset of s whose targets are tgt (the record's rdata at rd,
+ * rdlen octets as stored; toff the target offset of the RRset's type, >= 0). A stored rdlen
+ * equal to toff cannot be a whole record (a name has at least the root label): the name was
+ * left out and is the target node's. That node may be dead in s, but it keeps its name
+ * (CDNS_STORE__NODE_DEAD), and the name of an index never changes along a lineage, so it is the
+ * one the record was added with. No bounds test: an RRset names only indices of the snapshot
+ * that holds it. The caller passes the targets array, so that a loop over records finds it
+ * once (cdns_store__targets). */
+static inline const uint8_t *cdns_store__rdata_name(const cdns_snapshot_t *s, const uint32_t *tgt, unsigned i,
+                                                    const uint8_t *rd, size_t rdlen, int toff)
+{
+    return rdlen == (size_t)toff ? cdns_store__node(s, tgt[i])->name : rd + toff;
+}
+
+/* The whole rdata of record i of rs, whose length prefix is at p: a pointer into the snapshot
+ * or, for a record stored without its name, into buf (6 + CDNS_DNAME_MAX octets), where it is
+ * put back together. *len receives its length. */
+static inline const uint8_t *cdns_store__full_rdata(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i,
+                                                    const uint8_t *p, uint8_t *buf, uint16_t *len)
+{
+    size_t rdlen = (size_t)p[0] << 8 | p[1];
+    int toff = cdns_store__target_offset(rs->type);
+    if (toff < 0 || rdlen != (size_t)toff) {
+        *len = (uint16_t)rdlen;
+        return p + 2;
+    }
+    const uint8_t *name = cdns_store__rdata_name(s, cdns_store__targets(rs), i, p + 2, rdlen, toff);
+    size_t nlen = cdns_dname_len(name);
+    memcpy(buf, p + 2, rdlen);
+    memcpy(buf + rdlen, name, nlen);
+    *len = (uint16_t)(rdlen + nlen);
+    return buf;
+}
+
+/* The live node of s that a targets entry names, or NULL. */
+static inline const cdns_node_t *cdns_store__target_node(const cdns_snapshot_t *s, uint32_t idx)
 {
     /* Indices past nnodes cannot occur but for CDNS_STORE_NO_TARGET: an RRset only names
      * indices of the commit that wrote it, and later snapshots have more. */
-    uint32_t idx = rs->targets[i];
     if (idx >= s->nnodes)
         return NULL;
     const cdns_node_t *n = cdns_store__node(s, idx);
     return n->name_len ? n : NULL; /* 0: dead */
+}
+
+/* cdns_snapshot_target() for the answer path, inlined: rs has targets. */
+static inline const cdns_node_t *cdns_store__target(const cdns_snapshot_t *s, const cdns_rrset_t *rs, unsigned i)
+{
+    return cdns_store__target_node(s, cdns_store__targets(rs)[i]);
 }
 
 /* Slot probe for an exact lowercase wire name with a precomputed hash; NULL when absent. */

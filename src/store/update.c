@@ -250,7 +250,8 @@ static int plan_evacuation(upd_t *u, size_t *bytes, size_t *nodes)
             size_t b = align8(cdns_store__meta(base, idx)->name_len) + n->nrrsets * sizeof(cdns_rrset_t);
             for (uint16_t r = 0; r < n->nrrsets; r++) {
                 const cdns_rrset_t *rs = &n->rrsets[r];
-                b += align8(rs->rdata_len) + (rs->targets ? align8(rs->count * sizeof(uint32_t)) : 0);
+                b += align8(cdns_store__rrset_rdata_len(rs)) +
+                     (rs->targets_off ? align8(rs->count * sizeof(uint32_t)) : 0);
             }
             *bytes += b;
             (*nodes)++;
@@ -281,19 +282,28 @@ static int evacuate(upd_t *u)
             u->spill += align8(m->name_len);
             if (!n->nrrsets)
                 continue;
+            /* The RRsets first, then each one's rdata and targets after them: an RRset reaches
+             * those by offsets from itself, so the copy gets offsets of its own. */
             cdns_rrset_t *rrsets = (cdns_rrset_t *)u->spill;
             u->spill += n->nrrsets * sizeof(cdns_rrset_t);
             for (uint16_t i = 0; i < n->nrrsets; i++) {
+                const cdns_rrset_t *old = &n->rrsets[i];
                 cdns_rrset_t *rs = &rrsets[i];
-                *rs = n->rrsets[i];
-                memcpy(u->spill, rs->rdata, rs->rdata_len);
-                rs->rdata = u->spill;
-                u->spill += align8(rs->rdata_len);
-                if (rs->targets) {
-                    memcpy(u->spill, rs->targets, rs->count * sizeof(uint32_t));
-                    rs->targets = (const uint32_t *)u->spill;
-                    u->spill += align8(rs->count * sizeof(uint32_t));
+                size_t rdata_len = cdns_store__rrset_rdata_len(old);
+                const uint32_t *old_targets = cdns_rrset_targets(old);
+                uint8_t *rdata = u->spill;
+                memcpy(rdata, cdns_rrset_rdata(old), rdata_len);
+                u->spill += align8(rdata_len);
+                uint32_t *targets = NULL;
+                if (old_targets) {
+                    targets = (uint32_t *)(void *)u->spill;
+                    memcpy(targets, old_targets, old->count * sizeof(uint32_t));
+                    u->spill += align8(old->count * sizeof(uint32_t));
                 }
+                rs->type = old->type;
+                rs->count = old->count;
+                rs->ttl_s = old->ttl_s;
+                cdns_store__rrset_point(rs, rdata, targets);
             }
             n->rrsets = rrsets;
         }
@@ -343,11 +353,14 @@ static int relayout(cdns_builder_t *b, cdns_snapshot_t **out)
             rc = cdns_builder_add_name(f, n->name);
         for (uint16_t r = 0; r < n->nrrsets && rc == CDNS_OK; r++) {
             const cdns_rrset_t *rs = &n->rrsets[r];
-            const uint8_t *p = rs->rdata;
+            const uint8_t *p = cdns_rrset_rdata(rs);
             for (uint16_t k = 0; k < rs->count && rc == CDNS_OK; k++) {
-                uint16_t rdlen = get16(p);
-                rc = cdns_builder_add(f, n->name, rs->type, rs->ttl_s, p + 2, rdlen);
-                p += 2 + (size_t)rdlen;
+                /* Whole rdata: names left out of it come back from base's target nodes. */
+                uint8_t buf[CDNS_STORE_RDATA_BUF];
+                uint16_t rdlen;
+                const uint8_t *rd = cdns_store__full_rdata(base, rs, k, p, buf, &rdlen);
+                rc = cdns_builder_add(f, n->name, rs->type, rs->ttl_s, rd, rdlen);
+                p += 2 + (size_t)get16(p);
             }
         }
     }
@@ -513,6 +526,10 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     rc = plan_evacuation(&u, &evac_bytes, &evac_nodes);
     if (rc != CDNS_OK)
         goto fail;
+    /* Names that are nodes of the result are left out of rdata (cdns_store__elides). */
+    for (size_t i = 0; i < cnt.nrecs; i++)
+        if (cdns_store__target_offset(b->recs[i].type) >= 0)
+            cnt.rdata_bytes -= cdns_store__elided_bytes(&b->recs[i], u.tgt[i]);
 
     /* The chunk: header | rrsets | targets | names | rdata | spill (evacuated) | list. Every
      * node it receives is a touched name, one of its ancestors, a placeholder or an evacuee:
@@ -527,6 +544,12 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     size_t o_spill = align8(o_rdata + cnt.rdata_bytes);
     size_t o_tail = align8(o_spill + evac_bytes);
     size_t chunk_bytes = o_tail + sizeof(chunk_tail_t) + max_list * sizeof(uint32_t);
+    /* RRsets, new and evacuated, precede their rdata and targets, and the cap keeps the
+     * offsets between them within 32 bits (cdns_rrset_t). */
+    if (chunk_bytes > CDNS_STORE__CHUNK_MAX) {
+        rc = CDNS_ERANGE;
+        goto fail;
+    }
     u.chunk = calloc(1, chunk_bytes);
     if (!u.chunk) {
         rc = CDNS_ENOMEM;
@@ -623,12 +646,13 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].type == b->recs[i].type)
             j++;
         cdns_rrset_t *rs = &rrsets[k++];
-        cdns_store__fill_rrset(rs, b, &b->recs[i], j - i, &rdp);
-        if (cdns_store__target_offset(rs->type) >= 0) {
-            rs->targets = &targets[t];
+        uint32_t *rt = NULL;
+        if (cdns_store__target_offset(b->recs[i].type) >= 0) {
+            rt = &targets[t];
             for (size_t m = i; m < j; m++)
                 targets[t++] = u.tgt[m];
         }
+        cdns_store__fill_rrset(rs, b, &b->recs[i], j - i, rt, &rdp);
         i = j;
     }
 

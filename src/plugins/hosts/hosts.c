@@ -250,7 +250,7 @@ static cdns_verdict_t hosts_serve(cdns_req_t *req, void *inst, void *ws)
     }
     m->flags |= CDNS_F_AA;
     if (rs)
-        cdns_store_put_rrset(m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
+        cdns_store_put_rrset(s, m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs);
     return CDNS_DONE;
 }
 

@@ -12,11 +12,14 @@
  * allocation. All the DNS logic lives in src/k8s/records.c; this file is only the wiring.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cdns/metrics.h"
@@ -80,12 +83,12 @@ out:
  * when autopath may need it). */
 static int reload(cdns_kube_t *k, char *why, size_t whylen)
 {
-    char *text = NULL;
-    size_t len = 0;
     cdns_k8s_index_t *idx = NULL;
     cdns_snapshot_t *snap = NULL;
-    int rc = cdns_file_read(k->objects, &text, &len);
-    if (rc != CDNS_OK) {
+    int rc;
+    int fd = open(k->objects, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
         snprintf(why, whylen, "cannot read %s: %s", k->objects, cdns_strerror(rc));
         goto fail;
     }
@@ -96,14 +99,27 @@ static int reload(cdns_kube_t *k, char *why, size_t whylen)
     }
     cdns_k8s_load_stats_t st;
     uint64_t t0 = cdns_clock_mono_ns();
-    rc = cdns_k8s_index_load_json(idx, text, len, &st);
-    free(text);
-    text = NULL;
+    /* The file is read a window at a time, and pods are kept only when a record needs them
+     * (pods verified): most of a cluster's objects are pods. */
+    cdns_k8s_load_opts_t lo = {.skip = k->opts.pods == CDNS_K8S_PODS_VERIFIED ? 0 : 1u << CDNS_K8S_POD};
+    rc = cdns_k8s_index_load_fd(idx, fd, &lo, &st);
+    close(fd);
+    fd = -1;
     if (rc != CDNS_OK) {
-        snprintf(why, whylen, "%s is not a Kubernetes object or List in JSON: %s", k->objects, cdns_strerror(rc));
+        if (rc == CDNS_EMALFORMED)
+            snprintf(why, whylen, "%s is not a Kubernetes object or List in JSON: %s", k->objects, cdns_strerror(rc));
+        else
+            snprintf(why, whylen, "cannot read %s: %s", k->objects, cdns_strerror(rc));
         goto fail;
     }
-    if ((rc = cdns_k8s_build(idx, &k->opts, &snap)) != CDNS_OK) {
+    /* The next change of the file is loaded whole, so the objects are needed after the build
+     * only by autopath, which reads the pods (and needs pods verified); otherwise the index
+     * goes as soon as the build has its records, before the snapshot is laid out. */
+    bool keep = k->opts.pods == CDNS_K8S_PODS_VERIFIED;
+    rc = keep ? cdns_k8s_build(idx, &k->opts, &snap) : cdns_k8s_build_consume(idx, &k->opts, &snap);
+    if (!keep)
+        idx = NULL;
+    if (rc != CDNS_OK) {
         snprintf(why, whylen, "building records from %s: %s", k->objects, cdns_strerror(rc));
         goto fail;
     }
@@ -118,20 +134,13 @@ static int reload(cdns_kube_t *k, char *why, size_t whylen)
         cdns_snapshot_free(old);
     }
     cdns_k8s_index_free(k->idx);
-    /* The next change of the file is loaded whole, so the objects are needed after the build
-     * only by autopath, which reads the pods (and needs pods verified): about as much memory
-     * as the snapshot itself goes back otherwise. */
-    if (k->opts.pods == CDNS_K8S_PODS_VERIFIED) {
-        k->idx = idx;
-    } else {
-        k->idx = NULL;
-        cdns_k8s_index_free(idx);
-    }
+    k->idx = idx;
     __atomic_store_n(&k->synced, true, __ATOMIC_RELEASE); /* a loaded file is the whole cluster */
     give_back_heap();
     return CDNS_OK;
 fail:
-    free(text);
+    if (fd >= 0)
+        close(fd);
     cdns_k8s_index_free(idx);
     give_back_heap(); /* a failed load of a big file leaves as much garbage as a good one */
     return rc;

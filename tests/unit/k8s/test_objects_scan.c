@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* test_objects_scan.c — cdns_k8s_index_load_json walks a List item by item instead of parsing
- * it whole. These tests hold it to the old behaviour, one cJSON tree of the whole document, as
- * an oracle: the same documents accepted, the same objects stored, the same errors, including
- * on truncated and mutated input. Inputs are copied to exact-size heap buffers so a read past
- * the end shows under ASan. */
+/* test_objects_scan.c — cdns_k8s_index_load_json (and cdns_k8s_index_load_fd, through windows
+ * of a file) walks a List item by item instead of parsing it whole. These tests hold it to the
+ * old behaviour, one cJSON tree of the whole document, as an oracle: the same documents
+ * accepted, the same objects stored, the same errors, including on truncated and mutated
+ * input. Inputs are copied to exact-size heap buffers so a read past the end shows under ASan. */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "k8s_helpers.h"
@@ -62,6 +66,38 @@ static int ref_load(cdns_k8s_index_t *idx, const char *text, size_t len, cdns_k8
     return CDNS_OK;
 }
 
+/* The document as a file, loaded through a window of the given size (0: the default). */
+static outcome_t run_fd(const char *text, size_t len, size_t window, unsigned skip)
+{
+    int fd = memfd_create("objects", MFD_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+    cdns_k8s_index_t *idx = cdns_k8s_index_new();
+    ck_assert_ptr_nonnull(idx);
+    outcome_t r;
+    memset(&r, 0, sizeof(r));
+    cdns_k8s_load_opts_t lo = {.skip = skip, .window = window};
+    r.rc = cdns_k8s_index_load_fd(idx, fd, &lo, &r.st);
+    for (int k = CDNS_K8S_SERVICE; k <= CDNS_K8S_NAMESPACE; k++)
+        r.count[k] = cdns_k8s_index_count(idx, (cdns_k8s_kind_t)k);
+    cdns_k8s_index_free(idx);
+    close(fd);
+    return r;
+}
+
+static void assert_same(const outcome_t *got, const outcome_t *want, const char *how, const char *text, size_t len)
+{
+    ck_assert_msg(got->rc == want->rc, "%s: rc %d, was %d, for %.*s", how, got->rc, want->rc,
+                  (int)(len > 300 ? 300 : len), text);
+    if (got->rc == CDNS_OK) {
+        ck_assert_uint_eq(got->st.objects, want->st.objects);
+        ck_assert_uint_eq(got->st.ignored, want->st.ignored);
+        ck_assert_uint_eq(got->st.malformed, want->st.malformed);
+        for (int k = CDNS_K8S_SERVICE; k <= CDNS_K8S_NAMESPACE; k++)
+            ck_assert_uint_eq(got->count[k], want->count[k]);
+    }
+}
+
 static outcome_t run(bool reference, const char *text, size_t len)
 {
     cdns_log_set_level(CDNS_LOG_ERROR); /* thousands of deliberately malformed documents */
@@ -84,13 +120,13 @@ static outcome_t run(bool reference, const char *text, size_t len)
 static outcome_t same_as_before_n(const char *text, size_t len)
 {
     outcome_t want = run(true, text, len), got = run(false, text, len);
-    ck_assert_msg(got.rc == want.rc, "rc %d, was %d, for %.*s", got.rc, want.rc, (int)(len > 300 ? 300 : len), text);
-    if (got.rc == CDNS_OK) {
-        ck_assert_uint_eq(got.st.objects, want.st.objects);
-        ck_assert_uint_eq(got.st.ignored, want.st.ignored);
-        ck_assert_uint_eq(got.st.malformed, want.st.malformed);
-        for (int k = CDNS_K8S_SERVICE; k <= CDNS_K8S_NAMESPACE; k++)
-            ck_assert_uint_eq(got.count[k], want.count[k]);
+    assert_same(&got, &want, "in memory", text, len);
+    /* From a file through windows that cut values anywhere: tiny ones refill (and grow) inside
+     * every token, the default holds these documents whole. */
+    static const size_t windows[] = {1, 2, 5, 16, 0};
+    for (size_t i = 0; i < CDNS_ARRAY_LEN(windows); i++) {
+        outcome_t f = run_fd(text, len, windows[i], 0);
+        assert_same(&f, &want, "from a file", text, len);
     }
     return got;
 }
@@ -310,6 +346,58 @@ START_TEST(test_fixtures)
 }
 END_TEST
 
+/* A file bigger than the window, item after item, with the kind after the items (kubectl's
+ * order) so it is read twice; and kinds the caller skips are counted, not stored. */
+START_TEST(test_file_window_and_skip)
+{
+    cdns_strbuf_t b = {0};
+    cdns_strbuf_puts(&b, "{\"apiVersion\":\"v1\",\"items\":[");
+    for (int i = 0; i < 2000; i++) {
+        char item[256];
+        if (i % 2)
+            snprintf(item, sizeof(item), "%s{\"metadata\":{\"name\":\"s%d\",\"namespace\":\"n\"},\"spec\":{}}",
+                     i ? "," : "", i);
+        else
+            snprintf(item, sizeof(item),
+                     "%s{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p%d\",\"namespace\":\"n\"},"
+                     "\"status\":{\"podIP\":\"10.0.%d.%d\"}}",
+                     i ? "," : "", i, i / 256, i % 256);
+        cdns_strbuf_puts(&b, item);
+    }
+    cdns_strbuf_puts(&b, "],\"kind\":\"ServiceList\",\"metadata\":{}}");
+    ck_assert(!b.oom);
+    outcome_t want = same_as_before_n(b.p, b.len);
+    ck_assert_int_eq(want.rc, CDNS_OK);
+    ck_assert_uint_eq(want.count[CDNS_K8S_SERVICE], 1000);
+    ck_assert_uint_eq(want.count[CDNS_K8S_POD], 1000);
+    for (size_t w = 64; w <= 65536; w *= 32) {
+        outcome_t f = run_fd(b.p, b.len, w, 0);
+        assert_same(&f, &want, "window", b.p, b.len);
+        outcome_t k = run_fd(b.p, b.len, w, 1u << CDNS_K8S_POD);
+        ck_assert_int_eq(k.rc, CDNS_OK);
+        ck_assert_uint_eq(k.count[CDNS_K8S_POD], 0);
+        ck_assert_uint_eq(k.count[CDNS_K8S_SERVICE], 1000);
+        ck_assert_uint_eq(k.st.ignored, want.st.ignored + 1000);
+    }
+    free(b.p);
+}
+END_TEST
+
+/* A read error is the read's, not "malformed", and leaves the index as it was. */
+START_TEST(test_file_read_error)
+{
+    cdns_k8s_index_t *idx = cdns_k8s_index_new();
+    ck_assert_ptr_nonnull(idx);
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(fd, 0);
+    cdns_k8s_load_stats_t st;
+    ck_assert_int_eq(cdns_k8s_index_load_fd(idx, fd, NULL, &st), -EISDIR);
+    ck_assert_uint_eq(st.objects, 0);
+    close(fd);
+    cdns_k8s_index_free(idx);
+}
+END_TEST
+
 static Suite *objects_scan_suite(void)
 {
     Suite *s = suite_create("k8s_objects_scan");
@@ -323,6 +411,8 @@ static Suite *objects_scan_suite(void)
     tcase_add_test(tc, test_nesting_limit);
     tcase_add_test(tc, test_malformed_keeps_index);
     tcase_add_test(tc, test_fixtures);
+    tcase_add_test(tc, test_file_window_and_skip);
+    tcase_add_test(tc, test_file_read_error);
     suite_add_tcase(s, tc);
     return s;
 }

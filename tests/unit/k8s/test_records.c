@@ -565,6 +565,33 @@ START_TEST(test_reverse)
 }
 END_TEST
 
+/* A build that frees its index before the layout (objects mode) answers the same; the index
+ * it consumed is gone (ASan would report a use or a leak). */
+START_TEST(test_build_consume)
+{
+    cdns_k8s_opts_t o = k8s_test_opts();
+    o.zones = rev_zones;
+    o.nzones = 3;
+    cdns_k8s_index_t *mine = k8s_load("handler.json");
+    cdns_snapshot_t *s = NULL;
+    ck_assert_int_eq(cdns_k8s_build_consume(mine, &o, &s), CDNS_OK);
+    k8s_check_all(s, &o, reverse_cases, CDNS_ARRAY_LEN(reverse_cases));
+    cdns_snapshot_t *want = k8s_build(idx, &o);
+    ck_assert_uint_eq(cdns_snapshot_records(s), cdns_snapshot_records(want));
+    ck_assert_uint_eq(cdns_snapshot_nodes(s), cdns_snapshot_nodes(want));
+    cdns_snapshot_free(want);
+    cdns_snapshot_free(s);
+    o.namespaces = testns_only;
+    o.nnamespaces = 1;
+    o.zones = k8s_test_opts().zones;
+    o.nzones = 1;
+    mine = k8s_load("handler.json");
+    ck_assert_int_eq(cdns_k8s_build_consume(mine, &o, &s), CDNS_OK);
+    k8s_check_all(s, &o, serve_cases, CDNS_ARRAY_LEN(serve_cases));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
 /* The ttl option: records and SOA MINIMUM take it, the SOA's own TTL is capped at 300. */
 START_TEST(test_ttl)
 {
@@ -737,6 +764,7 @@ static Suite *records_suite(void)
     tcase_add_test(tc, test_ignore_empty_service);
     tcase_add_test(tc, test_name_shapes);
     tcase_add_test(tc, test_reverse);
+    tcase_add_test(tc, test_build_consume);
     tcase_add_test(tc, test_ttl);
     tcase_add_test(tc, test_noendpoints);
     suite_add_tcase(s, tc);

@@ -397,7 +397,7 @@ START_TEST(put_rrset_rolls_back)
     cdns_msg_begin(&m, buf, sizeof(buf), &q, false);
     size_t before = m.len;
     const cdns_rrset_t *rs = cdns_node_rrset(find(snap, "big.default.svc.cluster.local"), CDNS_T_A);
-    ck_assert_int_eq(cdns_store_put_rrset(&m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs), CDNS_ENOSPC);
+    ck_assert_int_eq(cdns_store_put_rrset(snap, &m, CDNS_SEC_ANSWER, CDNS_MSG_QNAME_OFF, NULL, rs), CDNS_ENOSPC);
     ck_assert_uint_eq(m.len, before);
     ck_assert_uint_eq(m.count[CDNS_SEC_ANSWER], 0);
     ck_assert(m.truncated);

@@ -8,6 +8,8 @@
 #include "check_main.h"
 #include "store_helpers.h"
 
+#include "store/store_int.h"
+
 START_TEST(dedup_and_min_ttl)
 {
     cdns_builder_t *b = cdns_builder_new();
@@ -24,11 +26,11 @@ START_TEST(dedup_and_min_ttl)
     ck_assert_ptr_nonnull(rs);
     ck_assert_uint_eq(rs->count, 2);
     ck_assert_uint_eq(rs->ttl_s, 10);
-    ck_assert_uint_eq(rs->rdata_len, 12);
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(rs), 12);
     /* Canonical order: 10.0.0.1 before 10.0.0.2. */
-    ck_assert_uint_eq(rs->rdata[5], 1);
-    ck_assert_uint_eq(rs->rdata[11], 2);
-    ck_assert_ptr_null(rs->targets);
+    ck_assert_uint_eq(cdns_rrset_rdata(rs)[5], 1);
+    ck_assert_uint_eq(cdns_rrset_rdata(rs)[11], 2);
+    ck_assert_ptr_null(cdns_rrset_targets(rs));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -139,8 +141,118 @@ START_TEST(nested_zones_any_order)
     ck_assert_uint_eq(find(s, "2.10.0.in-addr.arpa")->zone, 0);
     /* Names inside rdata are lowercased. */
     const cdns_rrset_t *ptr = cdns_node_rrset(find(s, "1.2.10.0.in-addr.arpa"), CDNS_T_PTR);
-    ck_assert_mem_eq(ptr->rdata + 2, N("web.default.svc.cluster.local"), ptr->rdata_len - 2);
+    uint8_t buf[CDNS_STORE_RDATA_BUF];
+    uint16_t len;
+    const uint8_t *rd = cdns_snapshot_rdata(s, ptr, 0, buf, &len);
+    ck_assert_uint_eq(len, cdns_dname_len(N("web.default.svc.cluster.local")));
+    ck_assert_mem_eq(rd, N("web.default.svc.cluster.local"), len);
     ck_assert_ptr_null(cdns_snapshot_target(s, ptr, 0));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+/* Names in SRV, MX, NS and PTR rdata that are nodes (live, or placeholders of absent names)
+ * are stored as the node only; CNAME rdata and names outside every zone stay whole. Sorting and
+ * deduplication still see the whole rdata, and cdns_snapshot_rdata gives it back. */
+START_TEST(target_names_left_out)
+{
+    static const struct {
+        const char *owner;
+        uint16_t type;
+        const char *target;
+        int stored; /* rdlen as stored, -1: whole */
+    } recs[] = {
+        {"_http._tcp.web.ns.svc.cluster.local", CDNS_T_SRV, "web.ns.svc.cluster.local", 6},
+        {"_http._tcp.web.ns.svc.cluster.local", CDNS_T_SRV, "pod-1.web.ns.svc.cluster.local", 6},
+        {"_http._tcp.web.ns.svc.cluster.local", CDNS_T_SRV, "absent.ns.svc.cluster.local", 6},
+        {"_http._tcp.web.ns.svc.cluster.local", CDNS_T_SRV, "ext.example.org", -1},
+        {"1.0.0.10.in-addr.arpa", CDNS_T_PTR, "web.ns.svc.cluster.local", 0},
+        {"2.0.0.10.in-addr.arpa", CDNS_T_PTR, "host.example.org", -1},
+        {"mail.ns.svc.cluster.local", CDNS_T_MX, "web.ns.svc.cluster.local", 2},
+        {"sub.cluster.local", CDNS_T_NS, "ns1.sub.cluster.local", 0},
+        {"alias.ns.svc.cluster.local", CDNS_T_CNAME, "web.ns.svc.cluster.local", -1},
+    };
+    enum { NR = sizeof(recs) / sizeof(recs[0]) };
+    uint8_t want[NR][CDNS_STORE_RDATA_BUF];
+    uint16_t want_len[NR];
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_zone(b, "in-addr.arpa", 30, 5);
+    add_a(b, "web.ns.svc.cluster.local", 30, "10.0.0.1");
+    add_a(b, "pod-1.web.ns.svc.cluster.local", 30, "10.1.0.1");
+    add_a(b, "ns1.sub.cluster.local", 30, "10.2.0.1");
+    for (int i = 0; i < NR; i++) {
+        const uint8_t *t = N(recs[i].target);
+        size_t tl = cdns_dname_len(t);
+        size_t off = 0;
+        if (recs[i].type == CDNS_T_SRV) {
+            ck_assert_int_eq(cdns_rdata_srv(1, 10, (uint16_t)(8000 + i), t, want[i], sizeof(want[i])), (int)(6 + tl));
+            off = 6;
+        } else if (recs[i].type == CDNS_T_MX) {
+            want[i][0] = 0;
+            want[i][1] = 10;
+            off = 2;
+        }
+        memcpy(want[i] + off, t, tl);
+        want_len[i] = (uint16_t)(off + tl);
+        ck_assert_int_eq(cdns_builder_add(b, N(recs[i].owner), recs[i].type, 30, want[i], want_len[i]), CDNS_OK);
+        /* Twice, the second in upper case: one record all the same. */
+        uint8_t up[CDNS_STORE_RDATA_BUF];
+        memcpy(up, want[i], want_len[i]);
+        for (size_t k = off; k < want_len[i]; k++)
+            if (up[k] >= 'a' && up[k] <= 'z')
+                up[k] = (uint8_t)(up[k] - 'a' + 'A');
+        ck_assert_int_eq(cdns_builder_add(b, N(recs[i].owner), recs[i].type, 30, up, want_len[i]), CDNS_OK);
+    }
+    /* Two SRV records that differ only in their in-zone target: the same stored octets, still
+     * two records. */
+    uint8_t rd[CDNS_STORE_RDATA_BUF];
+    int n = cdns_rdata_srv(0, 0, 53, N("a.ns.svc.cluster.local"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N("_dns._udp.ns.svc.cluster.local"), CDNS_T_SRV, 30, rd, (uint16_t)n),
+                     CDNS_OK);
+    n = cdns_rdata_srv(0, 0, 53, N("b.ns.svc.cluster.local"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N("_dns._udp.ns.svc.cluster.local"), CDNS_T_SRV, 30, rd, (uint16_t)n),
+                     CDNS_OK);
+    cdns_snapshot_t *s = commit(b);
+    ck_assert_uint_eq(cdns_snapshot_records(s), 2 + 3 + NR + 2);
+
+    uint8_t buf[CDNS_STORE_RDATA_BUF];
+    uint16_t len;
+    for (int i = 0; i < NR; i++) {
+        const cdns_rrset_t *rs = cdns_node_rrset(find(s, recs[i].owner), recs[i].type);
+        ck_assert_ptr_nonnull(rs);
+        ck_assert_ptr_nonnull(cdns_rrset_targets(rs));
+        /* The record among rs's whose whole rdata is want[i]. */
+        unsigned k = 0;
+        const uint8_t *p = cdns_rrset_rdata(rs), *got = NULL;
+        for (; k < rs->count; k++, p += 2 + (p[0] << 8 | p[1])) {
+            got = cdns_snapshot_rdata(s, rs, k, buf, &len);
+            ck_assert_ptr_nonnull(got);
+            if (len == want_len[i] && memcmp(got, want[i], len) == 0)
+                break;
+        }
+        ck_assert_msg(k < rs->count, "record %d missing", i);
+        uint16_t stored = (uint16_t)(p[0] << 8 | p[1]);
+        if (recs[i].stored < 0) {
+            ck_assert_uint_eq(stored, want_len[i]);
+            ck_assert_ptr_eq(got, p + 2); /* whole: read in place */
+        } else {
+            ck_assert_uint_eq(stored, (unsigned)recs[i].stored);
+            ck_assert_ptr_eq(got, buf);
+        }
+        bool in_zone = recs[i].stored >= 0 || recs[i].type == CDNS_T_CNAME;
+        ck_assert_uint_eq(cdns_rrset_targets(rs)[k] != CDNS_STORE_NO_TARGET, in_zone);
+        ck_assert_ptr_null(cdns_snapshot_rdata(s, rs, rs->count, buf, &len));
+    }
+    const cdns_rrset_t *srv = cdns_node_rrset(find(s, "_http._tcp.web.ns.svc.cluster.local"), CDNS_T_SRV);
+    ck_assert_uint_eq(srv->count, 4);
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(srv), 3 * (2 + 6) + 2 + 6 + cdns_dname_len(N("ext.example.org")));
+    const cdns_rrset_t *two = cdns_node_rrset(find(s, "_dns._udp.ns.svc.cluster.local"), CDNS_T_SRV);
+    ck_assert_uint_eq(two->count, 2);
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(two), 2 * (2 + 6));
+    ck_assert_mem_eq(cdns_snapshot_rdata(s, two, 0, buf, &len) + 6, N("a.ns.svc.cluster.local"), len - 6);
+    ck_assert_mem_eq(cdns_snapshot_rdata(s, two, 1, buf, &len) + 6, N("b.ns.svc.cluster.local"), len - 6);
+    ck_assert_ptr_null(cdns_snapshot_rdata(NULL, two, 0, buf, &len));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -217,6 +329,7 @@ static Suite *builder_suite(void)
     tcase_add_test(tc, zone_rules);
     tcase_add_test(tc, zone_info_and_flags);
     tcase_add_test(tc, nested_zones_any_order);
+    tcase_add_test(tc, target_names_left_out);
     tcase_add_test(tc, empty_and_null);
     tcase_add_test(tc, large_build);
     suite_add_tcase(s, tc);

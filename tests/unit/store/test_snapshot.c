@@ -4,6 +4,8 @@
 #include "check_main.h"
 #include "store_helpers.h"
 
+#include "store/store_int.h"
+
 static cdns_snapshot_t *nested(void)
 {
     cdns_builder_t *b = cdns_builder_new();
@@ -53,7 +55,7 @@ START_TEST(find_exact)
     ck_assert_ptr_nonnull(n);
     ck_assert_uint_eq(n->nrrsets, 2);
     ck_assert_uint_eq(cdns_node_rrset(n, CDNS_T_A)->count, 1);
-    ck_assert_uint_eq(cdns_node_rrset(n, CDNS_T_AAAA)->rdata_len, 18);
+    ck_assert_uint_eq(cdns_store__rrset_rdata_len(cdns_node_rrset(n, CDNS_T_AAAA)), 18);
     ck_assert_ptr_null(cdns_node_rrset(n, CDNS_T_TXT));
     ck_assert_ptr_null(cdns_node_rrset(n, CDNS_T_NS));
     ck_assert_ptr_null(cdns_node_rrset(NULL, CDNS_T_A));

@@ -7,7 +7,11 @@
  * are other names of the model (present, absent, appearing later, outside every zone). Each
  * step touches a few owners through an update builder from the previous snapshot; every few
  * steps the result is compared with a full build of the model: lookups, RRsets byte for byte,
- * targets by name, counts, zones, and the bytes cdns_store_answer writes. Old snapshots are
+ * targets by name, counts, zones, and the bytes cdns_store_answer writes; and with the model
+ * itself, so that names the store leaves out of rdata (SRV, MX, NS, PTR naming a node, dead or
+ * alive) are checked against the names added, not only against another snapshot that could
+ * rebuild them the same wrong way: every record through cdns_snapshot_rdata, and the answers to
+ * SRV, MX, NS and PTR queries decoded from the wire. Old snapshots are
  * kept a while, checked again against their own full builds after newer commits, and freed in
  * random order; some get an update from them when they are no longer the newest. The store's
  * internals (store_int.h) are checked for consistency after every commit. Then a scale check
@@ -244,6 +248,54 @@ static cdns_snapshot_t *full_build(const model_t *md)
 }
 
 /* ------------------------------------------------------------------ internal consistency */
+/* The chunk of s that holds the bytes [p, p + len) past its header, or NULL. */
+static const cdns_store__chunk_t *chunk_holding(const cdns_snapshot_t *s, const void *p, size_t len)
+{
+    uintptr_t a = (uintptr_t)p;
+    for (uint32_t i = 0; i < s->nchunks; i++) {
+        const cdns_store__chunk_t *c = s->chunks[i].chunk;
+        uintptr_t lo = (uintptr_t)c + sizeof(*c), hi = (uintptr_t)c + c->bytes;
+        if (a >= lo && a <= hi && len <= hi - a)
+            return c;
+    }
+    return NULL;
+}
+
+/* The RRsets of node n (its chunk: id) and what their offsets reach all lie in that chunk of s,
+ * rdata and targets past the node's RRset array (RRsets come first in every layout, spilled
+ * copies included), the rdata's records within it. An offset gone wrong, one relative to
+ * where an RRset was copied from for instance, lands elsewhere; one that stays inside the
+ * chunk by chance reads other bytes, which the comparisons with full builds and the model
+ * catch. */
+static void check_layout(const cdns_snapshot_t *s, const cdns_node_t *n, uint32_t id)
+{
+    const cdns_store__chunk_t *c = chunk_holding(s, n->rrsets, n->nrrsets * sizeof(cdns_rrset_t));
+    EXPECT(c != NULL && c->id == id, "RRsets outside their node's chunk");
+    uintptr_t set_end = (uintptr_t)(n->rrsets + n->nrrsets), end = (uintptr_t)c + c->bytes;
+    for (uint16_t r = 0; r < n->nrrsets; r++) {
+        const cdns_rrset_t *rs = &n->rrsets[r];
+        const uint8_t *rd = cdns_rrset_rdata(rs);
+        EXPECT((uintptr_t)rd >= set_end && (uintptr_t)rd < end, "rdata of type %u at offset %u", rs->type,
+               rs->rdata_off);
+        const uint8_t *p = rd;
+        for (uint16_t k = 0; k < rs->count; k++) {
+            EXPECT((uintptr_t)p + 2 <= end, "rdata of type %u runs past its chunk", rs->type);
+            p += 2 + ((size_t)p[0] << 8 | p[1]);
+            EXPECT((uintptr_t)p <= end, "rdata of type %u runs past its chunk", rs->type);
+        }
+        EXPECT_EQ(p - rd, cdns_store__rrset_rdata_len(rs));
+        const uint32_t *t = cdns_rrset_targets(rs);
+        EXPECT((cdns_store__target_offset(rs->type) >= 0) == (t != NULL), "targets of type %u", rs->type);
+        if (t) {
+            EXPECT((uintptr_t)t % sizeof(uint32_t) == 0, "targets of type %u misaligned", rs->type);
+            EXPECT((uintptr_t)t >= set_end && (uintptr_t)(t + rs->count) <= end, "targets of type %u at offset %u",
+                   rs->type, rs->targets_off);
+            EXPECT((uintptr_t)(t + rs->count) <= (uintptr_t)rd || (uintptr_t)t >= (uintptr_t)p,
+                   "targets of type %u overlap its rdata", rs->type);
+        }
+    }
+}
+
 static void check_internals(const cdns_snapshot_t *s)
 {
     uint32_t live = 0, dead = 0;
@@ -276,8 +328,33 @@ static void check_internals(const cdns_snapshot_t *s)
         }
         live++;
         EXPECT_EQ(n->name_len, m->name_len);
-        for (uint16_t r = 0; r < n->nrrsets; r++)
-            records += n->rrsets[r].count;
+        if (n->nrrsets)
+            check_layout(s, n, m->chunk);
+        for (uint16_t r = 0; r < n->nrrsets; r++) {
+            const cdns_rrset_t *rs = &n->rrsets[r];
+            records += rs->count;
+            /* A name is left out of rdata exactly when the store says so, and the one put back
+             * is the name of the target's index (dead or alive). */
+            int toff = cdns_store__target_offset(rs->type);
+            const uint8_t *p = cdns_rrset_rdata(rs);
+            for (uint16_t ri = 0; ri < rs->count; ri++) {
+                size_t stored = (size_t)p[0] << 8 | p[1];
+                if (toff >= 0) {
+                    uint32_t t = cdns_rrset_targets(rs)[ri];
+                    EXPECT((stored == (size_t)toff) == cdns_store__elides(rs->type, t), "elision of type %u", rs->type);
+                    uint8_t buf[CDNS_STORE_RDATA_BUF];
+                    uint16_t len;
+                    const uint8_t *rd = cdns_snapshot_rdata(s, rs, ri, buf, &len);
+                    const uint8_t *tn = rd + toff;
+                    size_t tl = len - (size_t)toff;
+                    EXPECT_EQ(cdns_dname_len(tn), tl);
+                    EXPECT_EQ(cdns_store__find_index(s, tn, tl, cdns_dname_hash(tn, tl)), t);
+                    if (t != CDNS_STORE_NO_TARGET)
+                        EXPECT_EQ(cdns_store__meta(s, t)->name_len, tl);
+                }
+                p += 2 + stored;
+            }
+        }
         EXPECT(n->nrrsets || m->children || (m->flags & CDNS_STORE__META_EXPLICIT) || (n->flags & CDNS_NODE_APEX),
                "a live node with no reason to live");
         if (n->name_len > 1) {
@@ -318,10 +395,17 @@ static void same_node(const cdns_snapshot_t *a, const cdns_snapshot_t *b, const 
         EXPECT_EQ(r->type, q->type);
         EXPECT_EQ(r->count, q->count);
         EXPECT_EQ(r->ttl_s, q->ttl_s);
-        EXPECT_EQ(r->rdata_len, q->rdata_len);
-        EXPECT_MEM(r->rdata, q->rdata, r->rdata_len);
-        EXPECT((r->targets == NULL) == (q->targets == NULL), "%s: targets in one only", name);
-        for (uint16_t k = 0; r->targets && k < r->count; k++) {
+        EXPECT_EQ(cdns_store__rrset_rdata_len(r), cdns_store__rrset_rdata_len(q));
+        EXPECT_MEM(cdns_rrset_rdata(r), cdns_rrset_rdata(q), cdns_store__rrset_rdata_len(r));
+        for (uint16_t k = 0; k < r->count; k++) {
+            uint8_t bx[CDNS_STORE_RDATA_BUF], by[CDNS_STORE_RDATA_BUF];
+            uint16_t lx, ly;
+            const uint8_t *dx = cdns_snapshot_rdata(a, r, k, bx, &lx), *dy = cdns_snapshot_rdata(b, q, k, by, &ly);
+            EXPECT(dx && dy, "%s: record %u of type %u unreadable", name, k, r->type);
+            EXPECT(lx == ly && memcmp(dx, dy, lx) == 0, "%s: rdata %u of type %u differs", name, k, r->type);
+        }
+        EXPECT((cdns_rrset_targets(r) == NULL) == (cdns_rrset_targets(q) == NULL), "%s: targets in one only", name);
+        for (uint16_t k = 0; r->targets_off && k < r->count; k++) {
             const cdns_node_t *tx = cdns_snapshot_target(a, r, k), *ty = cdns_snapshot_target(b, q, k);
             EXPECT((tx == NULL) == (ty == NULL), "%s: target %u of type %u differs", name, k, r->type);
             if (tx) {
@@ -389,7 +473,7 @@ static void compare(const cdns_snapshot_t *a, const cdns_snapshot_t *b, bool ans
         EXPECT_EQ(x->neg_ttl_s, y->neg_ttl_s);
         EXPECT((x->soa == NULL) == (y->soa == NULL), "zone %u: SOA in one only", z);
         if (x->soa)
-            EXPECT_MEM(x->soa->rdata, y->soa->rdata, x->soa->rdata_len);
+            EXPECT_MEM(cdns_rrset_rdata(x->soa), cdns_rrset_rdata(y->soa), cdns_store__rrset_rdata_len(x->soa));
         EXPECT_EQ(x->apex_node, cdns_snapshot_find(a, x->apex, x->apex_len));
         EXPECT_EQ(x->soa, cdns_node_rrset(x->apex_node, CDNS_T_SOA));
     }
@@ -408,6 +492,151 @@ static void compare(const cdns_snapshot_t *a, const cdns_snapshot_t *b, bool ans
     compare_name(a, b, "org", answers);
 }
 
+/* ------------------------------------------------------------------ against the model */
+/* Records checked whose name the store left out and whose target node is dead, by type: the
+ * run must meet such SRV and PTR records, in the store and in answers. */
+static unsigned long dead_elided[256], dead_elided_answers[256];
+
+/* A model record as the store keeps it: the names in its rdata lowercase. */
+static uint16_t stored_form(const mrec_t *r, uint8_t *out)
+{
+    memcpy(out, r->rd, r->rdlen);
+    int toff = cdns_store__target_offset(r->type);
+    if (toff >= 0)
+        cdns_dname_lower(out + toff);
+    return r->rdlen;
+}
+
+/* Distinct records of the model name of this type (duplicates differ only in TTL). */
+static int model_records(const mname_t *m, uint16_t type, uint8_t out[MAXREC][300], uint16_t *len)
+{
+    int n = 0;
+    for (int i = 0; i < m->nrec; i++) {
+        if (m->rec[i].type != type)
+            continue;
+        uint16_t l = stored_form(&m->rec[i], out[n]);
+        bool dup = false;
+        for (int j = 0; j < n && !dup; j++)
+            dup = len[j] == l && memcmp(out[j], out[n], l) == 0;
+        if (!dup)
+            len[n++] = l;
+    }
+    return n;
+}
+
+/* Reads the records of this type that a response carries in ANSWER under the question's name,
+ * names decompressed; returns how many (-1: malformed). */
+static int decode_answer(const uint8_t *pkt, size_t plen, uint16_t type, uint8_t out[MAXREC][300], uint16_t *len)
+{
+    size_t pos = 12, nl;
+    uint8_t qname[CDNS_DNAME_MAX], owner[CDNS_DNAME_MAX];
+    if (plen < 12 || cdns_dname_unpack(pkt, plen, &pos, qname, &nl) != CDNS_OK)
+        return -1;
+    pos += 4;
+    int ancount = pkt[6] << 8 | pkt[7], n = 0;
+    int toff = cdns_store__target_offset(type);
+    for (int i = 0; i < ancount; i++) {
+        if (cdns_dname_unpack(pkt, plen, &pos, owner, &nl) != CDNS_OK || pos + 10 > plen)
+            return -1;
+        uint16_t t = (uint16_t)(pkt[pos] << 8 | pkt[pos + 1]);
+        size_t rdlen = (size_t)pkt[pos + 8] << 8 | pkt[pos + 9];
+        pos += 10;
+        if (pos + rdlen > plen)
+            return -1;
+        size_t end = pos + rdlen;
+        if (t == type && cdns_dname_equal(owner, qname)) {
+            if (n == MAXREC)
+                return -1;
+            memcpy(out[n], pkt + pos, (size_t)toff);
+            size_t np = pos + (size_t)toff;
+            if (cdns_dname_unpack(pkt, plen, &np, out[n] + toff, &nl) != CDNS_OK || np != end)
+                return -1;
+            cdns_dname_lower(out[n] + toff);
+            len[n++] = (uint16_t)((size_t)toff + nl);
+        }
+        pos = end;
+    }
+    return n;
+}
+
+static bool same_set(uint8_t a[MAXREC][300], const uint16_t *al, int na, uint8_t b[MAXREC][300], const uint16_t *bl,
+                     int nb)
+{
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++) {
+        bool found = false;
+        for (int j = 0; j < nb && !found; j++)
+            found = al[i] == bl[j] && memcmp(a[i], b[j], al[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Every owner of the model holds exactly the model's records, read through
+ * cdns_snapshot_rdata; SRV, MX, NS and PTR answers carry them on the wire. */
+static void check_model(const cdns_snapshot_t *s, const model_t *md)
+{
+    static const uint16_t types[] = {CDNS_T_A,   CDNS_T_AAAA, CDNS_T_SRV, CDNS_T_NS,
+                                     CDNS_T_TXT, CDNS_T_PTR,  CDNS_T_SOA, CDNS_T_CNAME};
+    for (int i = 0; i < NPOOL; i++) {
+        const mname_t *m = &md->n[i];
+        const cdns_node_t *n = find(s, pool[i]);
+        if (m->nrec == 0) {
+            EXPECT(!n || n->nrrsets == 0, "%s: records the model does not have", pool[i]);
+            continue;
+        }
+        EXPECT(n != NULL, "%s: missing", pool[i]);
+        uint8_t want[MAXREC][300], got[MAXREC][300];
+        uint16_t wl[MAXREC], gl[MAXREC];
+        int nrs = 0;
+        for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+            uint16_t type = types[ti];
+            int nw = model_records(m, type, want, wl);
+            const cdns_rrset_t *rs = cdns_node_rrset(n, type);
+            EXPECT((nw > 0) == (rs != NULL), "%s: RRset of type %u in one only", pool[i], type);
+            if (!rs)
+                continue;
+            nrs++;
+            EXPECT(rs->count <= MAXREC, "%s: %u records", pool[i], rs->count);
+            bool dead = false;
+            for (uint16_t k = 0; k < rs->count; k++) {
+                uint8_t buf[CDNS_STORE_RDATA_BUF];
+                const uint8_t *rd = cdns_snapshot_rdata(s, rs, k, buf, &gl[k]);
+                EXPECT(rd != NULL, "%s: record %u unreadable", pool[i], k);
+                memcpy(got[k], rd, gl[k]);
+                if (rd == buf && !cdns_snapshot_target(s, rs, k)) {
+                    dead_elided[type & 0xff]++;
+                    dead = true;
+                }
+            }
+            EXPECT(same_set(want, wl, nw, got, gl, rs->count), "%s: records of type %u differ from the model", pool[i],
+                   type);
+            /* The answer on the wire, where the writer puts the left-out names back. */
+            if (cdns_store__target_offset(type) < 0 || type == CDNS_T_CNAME)
+                continue;
+            uint8_t pkt[600];
+            size_t plen = make_query(pkt, pool[i], type, 1232);
+            cdns_query_t q;
+            EXPECT_EQ(cdns_query_parse(pkt, plen, &q), CDNS_QUERY_OK);
+            static uint8_t out[4096];
+            cdns_msg_t msg;
+            cdns_answer_info_t info;
+            cdns_msg_begin(&msg, out, sizeof(out), &q, false);
+            cdns_store_answer(s, &q, &msg, &info);
+            size_t olen = cdns_msg_finish(&msg);
+            if (info.kind != CDNS_ANSWER_DATA)
+                continue; /* below a delegation: a referral */
+            int na = decode_answer(out, olen, type, got, gl);
+            EXPECT(same_set(want, wl, nw, got, gl, na), "%s: answer of type %u differs from the model", pool[i], type);
+            if (dead)
+                dead_elided_answers[type & 0xff]++;
+        }
+        EXPECT_EQ(nrs, n->nrrsets);
+    }
+}
+
 /* ------------------------------------------------------------------ the randomized test */
 typedef struct kept {
     cdns_snapshot_t *upd, *full; /* an update result and the full build of the same content */
@@ -416,11 +645,14 @@ typedef struct kept {
 
 #define NKEPT 12
 
+/* The owners the last apply_step touched. */
+static int step_touched[5], nstep_touched;
+
 /* Touches a few owners of the model through b, changing the model the same way. */
 static void apply_step(cdns_builder_t *b, model_t *md)
 {
-    int touched[5];
-    int n = rnd(30) == 0 ? 0 : 1 + (int)rnd(4);
+    int *touched = step_touched;
+    int n = nstep_touched = rnd(30) == 0 ? 0 : 1 + (int)rnd(4);
     for (int k = 0; k < n; k++) {
         int idx;
         bool dup;
@@ -452,6 +684,40 @@ static void apply_step(cdns_builder_t *b, model_t *md)
     }
 }
 
+/* RRsets of owners the step did not touch that next holds elsewhere than base, next being an
+ * update of base: those evacuate() copied into next's chunk. Each copy holds the same bytes as
+ * its original, rdata and targets, read through its own offsets. Returns how many there are. */
+static unsigned check_spilled(const cdns_snapshot_t *base, const cdns_snapshot_t *next)
+{
+    unsigned moved = 0;
+    for (int i = 0; i < NPOOL; i++) {
+        bool touched = false;
+        for (int k = 0; k < nstep_touched; k++)
+            touched |= step_touched[k] == i;
+        const cdns_node_t *x = find(base, pool[i]), *y = find(next, pool[i]);
+        if (touched || !x || !x->nrrsets || !y || y->rrsets == x->rrsets)
+            continue;
+        EXPECT(chunk_holding(base, y->rrsets, y->nrrsets * sizeof(cdns_rrset_t)) == NULL, "%s: moved within base",
+               pool[i]);
+        EXPECT_EQ(x->nrrsets, y->nrrsets);
+        for (uint16_t r = 0; r < x->nrrsets; r++) {
+            const cdns_rrset_t *a = &x->rrsets[r], *c = &y->rrsets[r];
+            EXPECT_EQ(a->type, c->type);
+            EXPECT_EQ(a->count, c->count);
+            EXPECT_EQ(a->ttl_s, c->ttl_s);
+            size_t len = cdns_store__rrset_rdata_len(a);
+            EXPECT_EQ(cdns_store__rrset_rdata_len(c), len);
+            EXPECT_MEM(cdns_rrset_rdata(a), cdns_rrset_rdata(c), len);
+            EXPECT(cdns_rrset_rdata(a) != cdns_rrset_rdata(c), "%s: a copy shares its rdata", pool[i]);
+            EXPECT((cdns_rrset_targets(a) == NULL) == (cdns_rrset_targets(c) == NULL), "%s: targets", pool[i]);
+            if (cdns_rrset_targets(a))
+                EXPECT_MEM(cdns_rrset_targets(a), cdns_rrset_targets(c), a->count * sizeof(uint32_t));
+            moved++;
+        }
+    }
+    return moved;
+}
+
 static void free_kept(kept_t *k)
 {
     /* Either order: they share nothing, and an update result shares with its lineage. */
@@ -469,6 +735,8 @@ static void free_kept(kept_t *k)
 static void run_model(uint64_t seed, int steps)
 {
     rng = seed;
+    memset(dead_elided, 0, sizeof(dead_elided));
+    memset(dead_elided_answers, 0, sizeof(dead_elided_answers));
     make_pool();
     model_t *md = calloc(1, sizeof(*md));
     for (int i = 0; i < NPOOL; i++)
@@ -479,6 +747,7 @@ static void run_model(uint64_t seed, int steps)
     check_internals(cur);
     kept_t kept[NKEPT] = {{0}};
     int incremental = 0, relayouts = 0, stale = 0;
+    unsigned spilled = 0, spill_steps = 0;
     for (int step = 0; step < steps; step++) {
         /* Now and then an update from a kept older snapshot rather than from the newest. */
         int from = -1;
@@ -498,10 +767,19 @@ static void run_model(uint64_t seed, int steps)
         cdns_snapshot_t *next = NULL;
         ck_assert_int_eq(cdns_builder_commit(b, &next), CDNS_OK);
         check_internals(next);
-        if (next->tab == base->tab)
+        if (next->tab == base->tab) {
             incremental++;
-        else
+            /* Spilled copies are checked against the model at once, not only when a later
+             * step's comparison happens to meet them. */
+            unsigned moved = check_spilled(base, next);
+            if (moved) {
+                spilled += moved;
+                spill_steps++;
+                check_model(next, bm);
+            }
+        } else {
             relayouts++;
+        }
         if (from >= 0) {
             /* The result is right all the same; a stale base gets a lineage of its own. */
             if (!was_head) {
@@ -510,6 +788,7 @@ static void run_model(uint64_t seed, int steps)
             }
             cdns_snapshot_t *full = full_build(bm);
             compare(next, full, true);
+            check_model(next, bm);
             cdns_snapshot_free(full);
             cdns_snapshot_free(next);
             free_kept(&kept[from]);
@@ -519,10 +798,13 @@ static void run_model(uint64_t seed, int steps)
         if (step % 4 == 0 || step == steps - 1) {
             cdns_snapshot_t *full = full_build(md);
             compare(next, full, true);
+            check_model(next, md);
+            check_model(full, md);
             /* An older pair, checked again after the commits since, then freed. */
             int slot = (int)rnd(NKEPT);
             if (kept[slot].upd && kept[slot].upd != cur) {
                 compare(kept[slot].upd, kept[slot].full, rnd(4) == 0);
+                check_model(kept[slot].upd, kept[slot].model);
                 free_kept(&kept[slot]);
             }
             if (!kept[slot].upd && rnd(2)) {
@@ -549,11 +831,20 @@ static void run_model(uint64_t seed, int steps)
         free_kept(&kept[k]);
     }
     free(md);
-    fprintf(stderr, "update model seed %llu: %d steps, %d incremental, %d relayouts (%d from stale bases)\n",
-            (unsigned long long)seed, steps, incremental, relayouts, stale);
+    fprintf(stderr,
+            "update model seed %llu: %d steps, %d incremental, %d relayouts (%d from stale bases), "
+            "%u RRsets spilled in %u steps\n",
+            (unsigned long long)seed, steps, incremental, relayouts, stale, spilled, spill_steps);
     ck_assert_int_gt(incremental, steps / 2);
+    ck_assert_uint_gt(spill_steps, 0);
     ck_assert_int_gt(relayouts, 0);
     ck_assert_int_gt(stale, 0);
+    /* Names left out of rdata whose target is dead were met, and answered. */
+    fprintf(stderr, "  dead targets of left-out names checked: SRV %lu (%lu answers), PTR %lu (%lu answers)\n",
+            dead_elided[CDNS_T_SRV], dead_elided_answers[CDNS_T_SRV], dead_elided[CDNS_T_PTR],
+            dead_elided_answers[CDNS_T_PTR]);
+    ck_assert_uint_gt(dead_elided_answers[CDNS_T_SRV], 0);
+    ck_assert_uint_gt(dead_elided_answers[CDNS_T_PTR], 0);
 }
 
 /* Sanitized builds run ten times slower: fewer steps there. */
@@ -644,6 +935,174 @@ START_TEST(ent_lifetime_and_targets)
     b = cdns_builder_new();
     ck_assert_int_eq(cdns_builder_remove(b, N("a")), CDNS_EINVAL);
     cdns_builder_free(b);
+}
+END_TEST
+
+/* Names left out of SRV, MX and PTR rdata are written from the target node: while it lives,
+ * once an update kills it (the RRsets naming it untouched, shared with the base, which is
+ * freed first), when it revives, and through a relayout from a base where it is dead. Each
+ * answer is decoded from the wire and compared with the rdata added, in the question's case for
+ * the zone part; answers before the kill and after the revival are the same bytes. */
+typedef struct wire_answer {
+    uint8_t pkt[1232];
+    size_t len;
+    cdns_answer_info_t info;
+} wire_answer_t;
+
+static void ask(const cdns_snapshot_t *s, const char *name, uint16_t type, wire_answer_t *a)
+{
+    uint8_t q[600];
+    size_t qlen = make_query(q, name, type, 1232);
+    cdns_query_t query;
+    ck_assert_int_eq(cdns_query_parse(q, qlen, &query), CDNS_QUERY_OK);
+    cdns_msg_t m;
+    cdns_msg_begin(&m, a->pkt, sizeof(a->pkt), &query, false);
+    cdns_store_answer(s, &query, &m, &a->info);
+    a->len = cdns_msg_finish(&m);
+}
+
+/* The one record of type in the answer to name/type equals rdata with a name as given. */
+static void expect_answer(const cdns_snapshot_t *s, const char *qname, uint16_t type, const uint8_t *fixed, size_t flen,
+                          const char *target, wire_answer_t *a)
+{
+    ask(s, qname, type, a);
+    ck_assert_int_eq(a->info.kind, CDNS_ANSWER_DATA);
+    uint8_t got[MAXREC][300];
+    uint16_t gl[MAXREC];
+    ck_assert_int_eq(decode_answer(a->pkt, a->len, type, got, gl), 1);
+    ck_assert_uint_eq((unsigned)(a->pkt[6] << 8 | a->pkt[7]), 1);
+    /* decode_answer lowercases: read the one record again, the name's case kept. */
+    size_t p = 12, nl;
+    uint8_t name[CDNS_DNAME_MAX];
+    ck_assert_int_eq(cdns_dname_unpack(a->pkt, a->len, &p, name, &nl), CDNS_OK); /* the question */
+    p += 4;
+    ck_assert_int_eq(cdns_dname_unpack(a->pkt, a->len, &p, name, &nl), CDNS_OK); /* the owner */
+    p += 10;
+    if (flen)
+        ck_assert_mem_eq(a->pkt + p, fixed, flen);
+    p += flen;
+    ck_assert_int_eq(cdns_dname_unpack(a->pkt, a->len, &p, name, &nl), CDNS_OK);
+    char text[CDNS_DNAME_MAX * 4];
+    ck_assert_int_eq(cdns_dname_to_str(name, text, sizeof(text)), CDNS_OK);
+    ck_assert_str_eq(text, target);
+}
+
+/* a, which has no additional data, carries the same question and ANSWER section as b: the
+ * bytes after the header up to a's OPT record (11 octets, last). */
+static void same_answer_section(const wire_answer_t *a, const wire_answer_t *b)
+{
+    ck_assert_uint_ge(b->len, a->len);
+    ck_assert_mem_eq(a->pkt + 4, b->pkt + 4, 4); /* QDCOUNT, ANCOUNT */
+    ck_assert_mem_eq(a->pkt + 12, b->pkt + 12, a->len - 12 - 11);
+}
+
+/* ADDITIONAL carries the A record of the target (1) or nothing (0). */
+static void expect_additional(const wire_answer_t *a, int n)
+{
+    ck_assert_uint_eq((unsigned)(a->pkt[10] << 8 | a->pkt[11]), (unsigned)n + 1); /* and the OPT */
+}
+
+START_TEST(left_out_names_through_kill_and_revive)
+{
+    static const uint8_t srv_fixed[6] = {0, 1, 0, 10, 0x1f, 0x90}, mx_fixed[2] = {0, 10};
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_zone(b, "in-addr.arpa", 30, 5);
+    uint8_t rd[300];
+    const char *srv_owner = "_http._tcp.web.ns.svc.cluster.local";
+    int n = cdns_rdata_srv(1, 10, 8080, N("ep.web.ns.svc.cluster.local"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N(srv_owner), CDNS_T_SRV, 30, rd, (uint16_t)n), CDNS_OK);
+    /* A target that is never there: a dead placeholder from the start. */
+    n = cdns_rdata_srv(1, 10, 8080, N("gone.ns.svc.cluster.local"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N("_http._tcp.gone.ns.svc.cluster.local"), CDNS_T_SRV, 30, rd, (uint16_t)n),
+                     CDNS_OK);
+    add_name_rr(b, "1.0.0.10.in-addr.arpa", CDNS_T_PTR, 30, "ep.web.ns.svc.cluster.local");
+    /* A PTR naming a name of its own zone: compressed against the question. */
+    add_name_rr(b, "2.0.0.10.in-addr.arpa", CDNS_T_PTR, 30, "host.10.in-addr.arpa");
+    add_name_rr(b, "3.0.0.10.in-addr.arpa", CDNS_T_PTR, 30, "gone.ns.svc.cluster.local");
+    memcpy(rd, mx_fixed, 2);
+    memcpy(rd + 2, N("ep.web.ns.svc.cluster.local"), cdns_dname_len(N("ep.web.ns.svc.cluster.local")));
+    ck_assert_int_eq(cdns_builder_add(b, N("ns.svc.cluster.local"), CDNS_T_MX, 30, rd,
+                                      (uint16_t)(2 + cdns_dname_len(N("ep.web.ns.svc.cluster.local")))),
+                     CDNS_OK);
+    add_a(b, "ep.web.ns.svc.cluster.local", 30, "10.0.0.1");
+    add_a(b, "host.10.in-addr.arpa", 30, "10.0.0.2");
+    cdns_snapshot_t *s0 = commit(b);
+
+    wire_answer_t srv0, srv, ptr0, ptr, mx0, mx, tmp;
+    expect_answer(s0, srv_owner, CDNS_T_SRV, srv_fixed, 6, "ep.web.ns.svc.cluster.local.", &srv0);
+    expect_additional(&srv0, 1);
+    expect_answer(s0, "_HTTP._tcp.web.NS.svc.ClUsTeR.lOcAl", CDNS_T_SRV, srv_fixed, 6, "ep.web.ns.svc.ClUsTeR.lOcAl.",
+                  &tmp);
+    expect_answer(s0, "_http._tcp.gone.ns.svc.cluster.local", CDNS_T_SRV, srv_fixed, 6, "gone.ns.svc.cluster.local.",
+                  &tmp);
+    expect_additional(&tmp, 0);
+    expect_answer(s0, "1.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "ep.web.ns.svc.cluster.local.", &ptr0);
+    expect_answer(s0, "2.0.0.10.In-Addr.arpa", CDNS_T_PTR, NULL, 0, "host.10.In-Addr.arpa.", &tmp);
+    expect_answer(s0, "3.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "gone.ns.svc.cluster.local.", &tmp);
+    expect_answer(s0, "ns.svc.cluster.local", CDNS_T_MX, mx_fixed, 2, "ep.web.ns.svc.cluster.local.", &mx0);
+
+    /* The targets go: ep.web dies (and host), the RRsets naming them are untouched. */
+    b = cdns_builder_update(s0);
+    ck_assert_int_eq(cdns_builder_remove(b, N("ep.web.ns.svc.cluster.local")), CDNS_OK);
+    ck_assert_int_eq(cdns_builder_remove(b, N("host.10.in-addr.arpa")), CDNS_OK);
+    /* A new SRV naming a name this commit kills, and one naming a name it brings in dead. */
+    n = cdns_rdata_srv(1, 10, 8080, N("host.10.in-addr.arpa"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N("_x._tcp.ns.svc.cluster.local"), CDNS_T_SRV, 30, rd, (uint16_t)n), CDNS_OK);
+    n = cdns_rdata_srv(1, 10, 8080, N("new.ns.svc.cluster.local"), rd, sizeof(rd));
+    ck_assert_int_eq(cdns_builder_add(b, N("_y._tcp.ns.svc.cluster.local"), CDNS_T_SRV, 30, rd, (uint16_t)n), CDNS_OK);
+    cdns_snapshot_t *s1 = commit(b);
+    ck_assert_ptr_eq(s1->tab, s0->tab); /* an update, not a relayout */
+    ck_assert_ptr_null(find(s1, "ep.web.ns.svc.cluster.local"));
+    ck_assert_ptr_eq(cdns_node_rrset(find(s1, srv_owner), CDNS_T_SRV),
+                     cdns_node_rrset(find(s0, srv_owner), CDNS_T_SRV));
+    cdns_snapshot_free(s0);
+    check_internals(s1);
+    expect_answer(s1, srv_owner, CDNS_T_SRV, srv_fixed, 6, "ep.web.ns.svc.cluster.local.", &srv);
+    expect_additional(&srv, 0);
+    same_answer_section(&srv, &srv0);
+    expect_answer(s1, "1.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "ep.web.ns.svc.cluster.local.", &ptr);
+    ck_assert_uint_eq(ptr.len, ptr0.len);
+    ck_assert_mem_eq(ptr.pkt, ptr0.pkt, ptr.len);
+    expect_answer(s1, "2.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "host.10.in-addr.arpa.", &tmp);
+    expect_answer(s1, "ns.svc.cluster.local", CDNS_T_MX, mx_fixed, 2, "ep.web.ns.svc.cluster.local.", &mx);
+    expect_additional(&mx, 0);
+    same_answer_section(&mx, &mx0);
+    expect_answer(s1, "_x._tcp.ns.svc.cluster.local", CDNS_T_SRV, srv_fixed, 6, "host.10.in-addr.arpa.", &tmp);
+    expect_answer(s1, "_y._tcp.ns.svc.cluster.local", CDNS_T_SRV, srv_fixed, 6, "new.ns.svc.cluster.local.", &tmp);
+
+    /* It comes back, and so does new: the same bytes as before the kill. */
+    b = cdns_builder_update(s1);
+    add_a(b, "ep.web.ns.svc.cluster.local", 30, "10.0.0.1");
+    add_a(b, "new.ns.svc.cluster.local", 30, "10.0.0.3");
+    cdns_snapshot_t *s2 = commit(b);
+    ck_assert_ptr_eq(s2->tab, s1->tab);
+    check_internals(s2);
+    expect_answer(s2, srv_owner, CDNS_T_SRV, srv_fixed, 6, "ep.web.ns.svc.cluster.local.", &srv);
+    ck_assert_uint_eq(srv.len, srv0.len);
+    ck_assert_mem_eq(srv.pkt, srv0.pkt, srv.len);
+    expect_answer(s2, "ns.svc.cluster.local", CDNS_T_MX, mx_fixed, 2, "ep.web.ns.svc.cluster.local.", &mx);
+    ck_assert_uint_eq(mx.len, mx0.len);
+    ck_assert_mem_eq(mx.pkt, mx0.pkt, mx.len);
+    expect_answer(s2, "_y._tcp.ns.svc.cluster.local", CDNS_T_SRV, srv_fixed, 6, "new.ns.svc.cluster.local.", &tmp);
+    expect_additional(&tmp, 1);
+
+    /* From s1, no longer the newest: a relayout reads s1's records whole, ep.web dead there. */
+    b = cdns_builder_update(s1);
+    add_a(b, "other.ns.svc.cluster.local", 30, "10.0.0.4");
+    cdns_snapshot_t *s3 = commit(b);
+    ck_assert_ptr_ne(s3->tab, s1->tab);
+    cdns_snapshot_free(s1);
+    cdns_snapshot_free(s2);
+    check_internals(s3);
+    expect_answer(s3, srv_owner, CDNS_T_SRV, srv_fixed, 6, "ep.web.ns.svc.cluster.local.", &srv);
+    expect_additional(&srv, 0);
+    same_answer_section(&srv, &srv0);
+    expect_answer(s3, "1.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "ep.web.ns.svc.cluster.local.", &ptr);
+    ck_assert_mem_eq(ptr.pkt, ptr0.pkt, ptr.len);
+    expect_answer(s3, "_x._tcp.ns.svc.cluster.local", CDNS_T_SRV, srv_fixed, 6, "host.10.in-addr.arpa.", &tmp);
+    expect_answer(s3, "3.0.0.10.in-addr.arpa", CDNS_T_PTR, NULL, 0, "gone.ns.svc.cluster.local.", &tmp);
+    cdns_snapshot_free(s3);
 }
 END_TEST
 
@@ -759,6 +1218,7 @@ static Suite *update_suite(void)
     TCase *tc = tcase_create("update");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, ent_lifetime_and_targets);
+    tcase_add_test(tc, left_out_names_through_kill_and_revive);
     tcase_add_test(tc, model_seed_1);
     tcase_add_test(tc, model_seed_2);
     tcase_add_test(tc, model_seed_3);
