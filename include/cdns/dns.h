@@ -41,6 +41,24 @@ enum {
     CDNS_T_CAA = 257,
 };
 enum { CDNS_C_IN = 1, CDNS_C_CH = 3, CDNS_C_NONE = 254, CDNS_C_ANY = 255 };
+
+/* Octets of fixed rdata before the one domain name of the types whose rdata names another
+ * owner (CNAME, NS, PTR, MX, SRV); -1 for the others. */
+static inline int cdns_rdata_name_offset(uint16_t type)
+{
+    switch (type) {
+    case CDNS_T_CNAME:
+    case CDNS_T_NS:
+    case CDNS_T_PTR:
+        return 0;
+    case CDNS_T_MX:
+        return 2;
+    case CDNS_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
 enum {
     CDNS_RCODE_NOERROR = 0,
     CDNS_RCODE_FORMERR = 1,

@@ -685,23 +685,6 @@ static uint16_t rd16(const uint8_t *p)
     return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-/* Octets of fixed rdata before the one name of types that carry one; -1 for the others. */
-static int name_offset(uint16_t type)
-{
-    switch (type) {
-    case CDNS_T_CNAME:
-    case CDNS_T_NS:
-    case CDNS_T_PTR:
-        return 0;
-    case CDNS_T_MX:
-        return 2;
-    case CDNS_T_SRV:
-        return 6;
-    default:
-        return -1;
-    }
-}
-
 /* Copies the ANSWER records of the sub-query's response into the parent's message, names in
  * rdata decompressed (they are written again against the parent's packet). */
 static void sub_append(cdns_req_t *parent, const cdns_req_t *sub)
@@ -731,7 +714,7 @@ static void sub_append(cdns_req_t *parent, const cdns_req_t *sub)
         if (pos > len)
             return;
         const uint8_t *rd = b + rpos;
-        int fixed = name_offset(type);
+        int fixed = cdns_rdata_name_offset(type);
         if (fixed >= 0) {
             size_t npos = rpos + (size_t)fixed;
             if ((size_t)fixed > rdlen || cdns_dname_unpack(b, len, &npos, name, &nlen) != CDNS_OK)

@@ -160,21 +160,11 @@ static inline uint32_t cdns_store__slot(uint32_t hash, uint32_t slots)
     return (uint32_t)(((uint64_t)hash * slots) >> 32);
 }
 
-/* Offset of the name inside rdata of a type that names another owner, -1 for the others. */
+/* Offset of the name inside rdata of a type that names another owner (its target), -1 for
+ * the others. */
 static inline int cdns_store__target_offset(uint16_t type)
 {
-    switch (type) {
-    case CDNS_T_CNAME:
-    case CDNS_T_NS:
-    case CDNS_T_PTR:
-        return 0;
-    case CDNS_T_MX:
-        return 2;
-    case CDNS_T_SRV:
-        return 6;
-    default:
-        return -1;
-    }
+    return cdns_rdata_name_offset(type);
 }
 
 /* The targets of rs, which has some (targets_off != 0): cdns_rrset_targets() without the test,
