@@ -11,7 +11,12 @@ Every forwarder sends to the same loopback upstream, knotd serving example.com (
              clusterdns needs the cache plugin for this; without it the line is skipped.
 
 Usage (from the checkout):
-    python3 bench/forward_bench.py [--reps 3] [--duration 10] [--conc 10x100] [--out bench/data/fwd.tsv]
+    python3 bench/forward_bench.py [--reps 3] [--duration 10] [--conc 10x100] [--cap-pct N] [--out bench/data/fwd.tsv]
+
+--cap-pct N caps every forwarder at N % of one core (a cgroup v1 cpu quota joined by bench/cap.sh
+before the forwarder starts). One dnsperf on one core cannot saturate a fast forwarder, so
+without a cap "answers per server-core" is extrapolated from a partly idle server; with one,
+every forwarder is the bottleneck and its answers per core are measured.
 Then summarize: python3 ../shared/bench-peers/summarize.py bench/data/fwd.tsv
 Only loopback is used: the upstream and every forwarder listen on 127.0.0.1.
 """
@@ -56,6 +61,17 @@ exec %s -conf "$W/Corefile" -workers "$THREADS"
     return path
 
 
+def cap_cgroup(pct):
+    """A cgroup v1 cpu group allowing pct % of one core; bench/cap.sh makes a forwarder join it."""
+    cg = "/sys/fs/cgroup/cpu/fwdbench-%d" % os.getpid()
+    os.makedirs(cg, exist_ok=True)
+    with open(os.path.join(cg, "cpu.cfs_period_us"), "w") as f:
+        f.write("100000")
+    with open(os.path.join(cg, "cpu.cfs_quota_us"), "w") as f:
+        f.write(str(1000 * pct))
+    return cg
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.path.join(HERE, "data", "ext"))
@@ -66,6 +82,7 @@ def main():
     ap.add_argument("--mixes", default="fwd-miss,fwd-hit")
     ap.add_argument("--peers", default="clusterdns,unbound,dnsmasq")
     ap.add_argument("--out", default=os.path.join(HERE, "data", "forward.tsv"))
+    ap.add_argument("--cap-pct", type=int, default=0, help="cap each forwarder at this %% of a core (0: no cap)")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(a.data, "example.com.zone")):
         subprocess.run([sys.executable, os.path.join(PEERS, "gen_external.py"), "--out", a.data], check=True)
@@ -74,6 +91,8 @@ def main():
     cache = has_plugin("cache")
     runner = os.path.join(PEERS, "run_peer.py")
     first = True
+    cg = cap_cgroup(a.cap_pct) if a.cap_pct else None
+    wrap = "%s %s " % (os.path.join(HERE, "cap.sh"), cg) if cg else ""
     for rep in range(a.reps):  # interleaved: the machine is shared, compare within one run
         for mix in a.mixes.split(","):
             for peer in a.peers.split(","):
@@ -92,12 +111,21 @@ def main():
                         continue
                     script = serve_script(work, cache and mix == "fwd-hit")
                     cmd += ["--name", "clusterdns" + ("+cache" if mix == "fwd-hit" else ""), "--server-cmd",
-                            script + " {workdir} {addr} {port} {threads} {upaddr} {upport}",
+                            wrap + script + " {workdir} {addr} {port} {threads} {upaddr} {upport}",
                             "--probe", "host-1.example.com A"]
+                elif cg:
+                    # run_peer.py's own template for the peer, behind the cgroup wrapper.
+                    cmd += ["--name", peer, "--server-cmd", wrap + "{bench}/peers/%s/serve.sh {mode} {workdir} "
+                            "{addr} {port} {threads} {modeargs}" % peer]
                 else:
                     cmd += ["--peer", peer]
                 subprocess.run(cmd, check=False)
                 first = False
+    if cg:
+        try:
+            os.rmdir(cg)
+        except OSError as e:
+            print("cannot remove %s: %s" % (cg, e), file=sys.stderr)
     print("results in", a.out)
 
 
