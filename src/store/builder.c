@@ -612,11 +612,10 @@ static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *made, size
     size_t t = 0;
     for (size_t i = 0; i < b->nrecs; i++) {
         const brec_t *r = &b->recs[i];
-        int toff = cdns_store__target_offset(r->type);
-        if (toff < 0)
+        const uint8_t *tn;
+        size_t tl;
+        if (!cdns_store__rec_target(b, r, &tn, &tl))
             continue;
-        const uint8_t *tn = b->rdata + r->rdata_off + toff;
-        size_t tl = r->rdlen - (size_t)toff;
         uint32_t h = cdns_dname_hash(tn, tl);
         uint32_t *ti = &tgt[t++];
         int64_t found = cdns_store__find_bnode(b, tn, tl, h);

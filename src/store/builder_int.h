@@ -60,6 +60,18 @@ typedef struct cdns_store__counts {
     size_t rdata_bytes; /* rdata with the length prefixes, names included (see elided_bytes) */
 } cdns_store__counts_t;
 
+/* The target name in a record's rdata as added (whole): false for types that name no owner. */
+static inline bool cdns_store__rec_target(const cdns_builder_t *b, const cdns_store__brec_t *r, const uint8_t **name,
+                                          size_t *len)
+{
+    int toff = cdns_store__target_offset(r->type);
+    if (toff < 0)
+        return false;
+    *name = b->rdata + r->rdata_off + toff;
+    *len = r->rdlen - (size_t)toff;
+    return true;
+}
+
 /* Index of the builder node of this name, or -1. */
 int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash);
 /* Appends a node for a name that is already in b->names at name_off (CDNS_ERANGE past the

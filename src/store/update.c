@@ -430,11 +430,10 @@ static int assign_indices(upd_t *u)
     /* Targets. */
     for (size_t i = 0; i < b->nrecs; i++) {
         const brec_t *r = &b->recs[i];
-        int toff = cdns_store__target_offset(r->type);
-        if (toff < 0)
+        const uint8_t *tn;
+        size_t tl;
+        if (!cdns_store__rec_target(b, r, &tn, &tl))
             continue;
-        const uint8_t *tn = b->rdata + r->rdata_off + toff;
-        size_t tl = r->rdlen - (size_t)toff;
         uint32_t h = cdns_dname_hash(tn, tl);
         uint32_t idx = cdns_store__find_index(u->base, tn, tl, h);
         if (idx == CDNS_STORE__NONE) {

@@ -4,7 +4,17 @@
 #define CDNS_CHECK_MAIN_H
 
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+/* The randomised tests' generator (xorshift64): the same seed gives the same run. */
+static inline uint32_t cdns_test_rnd(uint64_t *state, uint32_t n)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (uint32_t)(*state % n);
+}
 
 #define CDNS_TEST_MAIN(suite_fn)                                                                                       \
     int main(void)                                                                                                     \
