@@ -153,13 +153,16 @@ typedef struct entry {
     const char *epname; /* endpoint name; NULL: the target is the service name itself */
 } entry_t;
 
+/* A name a PTR may point at, kept as references into the index (which outlives the build) so
+ * that 60k candidates cost their 48 bytes and no copies: the reverse name and the target are
+ * written again when the winners are emitted. */
 typedef struct ptr_cand {
-    uint8_t *rev; /* reverse name, lowercase wire */
-    size_t rev_len;
-    uint8_t *target;       /* lowercase wire */
-    bool is_service;       /* a cluster IP: wins over endpoints, first one only */
-    const char *ns, *name; /* the service's: "first" is the first in the index's order */
-    size_t seq;            /* insertion order, for a stable order among the rest */
+    const cdns_k8s_service_t *svc; /* ns and name: "first" is the first in the index's order */
+    const char *ip;                /* the address as the index holds it */
+    const char *hostname, *pod;    /* the endpoint's (target: its name); unused for a cluster IP */
+    uint32_t seq;                  /* insertion order, for a stable order among the rest */
+    uint8_t is_service;            /* a cluster IP: wins over endpoints, first one only */
+    uint8_t key[17];               /* family, then the address: equal exactly when the reverse names are */
 } ptr_cand_t;
 
 /* How records reach the builder. A build without state (cdns_k8s_build) writes them all; a
@@ -253,17 +256,43 @@ static bool in_reverse_zone(const bctx_t *c, const uint8_t *rev)
     return false;
 }
 
-static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const uint8_t *target, size_t tlen,
-                    bool is_service)
+/* The target of a candidate: the service's name for a cluster IP, else its endpoint's. */
+static int ptr_target(const bctx_t *c, const ptr_cand_t *p, uint8_t target[CDNS_DNAME_MAX], size_t *tlen)
+{
+    const cdns_k8s_service_t *s = p->svc;
+    if (p->is_service)
+        return mkname(target, tlen, "%s.%s.svc.%s", s->name, s->ns, c->primary->sfx);
+    char buf[64];
+    cdns_k8s_epaddr_t a = {.ip = p->ip, .hostname = p->hostname, .pod = p->pod};
+    const char *name = cdns_k8s_endpoint_name(&a, c->o->endpoint_pod_names, buf);
+    if (!valid_label(name))
+        return CDNS_EINVAL;
+    return mkname(target, tlen, "%s.%s.%s.svc.%s", name, s->name, s->ns, c->primary->sfx);
+}
+
+/* Records address ip as a PTR candidate of service s (an endpoint's when ep is set). */
+static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const cdns_k8s_epaddr_t *ep)
 {
     uint8_t rev[CDNS_DNAME_MAX];
     size_t rlen;
     if (cdns_reverse_name(ip, rev, &rlen) != CDNS_OK)
         return CDNS_OK;
+    ptr_cand_t p = {.svc = s, .ip = ip, .is_service = ep == NULL, .seq = (uint32_t)c->nptrs};
+    if (ep) {
+        p.hostname = ep->hostname;
+        p.pod = ep->pod;
+    }
+    uint8_t target[CDNS_DNAME_MAX];
+    size_t tlen;
+    if (ptr_target(c, &p, target, &tlen) != CDNS_OK)
+        return CDNS_OK;
     /* A candidate counts as writing its name even when another wins it: should the winner
      * go, the name is regenerated from every candidate left. */
     if (c->mode != EMIT_ALL && (!in_reverse_zone(c, rev) || !take(c, rev)))
         return c->err;
+    ipaddr_t a = parse_ip(ip);
+    p.key[0] = (uint8_t)(a.family == AF_INET ? 4 : 6);
+    memcpy(p.key + 1, a.a, 16);
     if (c->nptrs == c->ptrs_cap) {
         size_t cap = c->ptrs_cap ? c->ptrs_cap * 2 : 64;
         ptr_cand_t *v = realloc(c->ptrs, cap * sizeof(*v));
@@ -272,22 +301,7 @@ static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, cons
         c->ptrs = v;
         c->ptrs_cap = cap;
     }
-    ptr_cand_t *p = &c->ptrs[c->nptrs];
-    p->rev = malloc(rlen);
-    p->target = malloc(tlen);
-    if (!p->rev || !p->target) {
-        free(p->rev);
-        free(p->target);
-        return CDNS_ENOMEM;
-    }
-    memcpy(p->rev, rev, rlen);
-    memcpy(p->target, target, tlen);
-    p->rev_len = rlen;
-    p->is_service = is_service;
-    p->ns = s->ns;
-    p->name = s->name;
-    p->seq = c->nptrs;
-    c->nptrs++;
+    c->ptrs[c->nptrs++] = p;
     return CDNS_OK;
 }
 
@@ -512,23 +526,14 @@ static int collect_ptrs(bctx_t *c, const svc_work_t *w)
     /* CoreDNS checks namespaces for PTRs only when the namespaces option is used. */
     if (c->o->nnamespaces && !ns_exposed(c, s->ns))
         return CDNS_OK;
-    uint8_t target[CDNS_DNAME_MAX];
-    size_t tlen;
-    if (!is_headless(s) && mkname(target, &tlen, "%s.%s.svc.%s", s->name, s->ns, c->primary->sfx) == CDNS_OK) {
+    if (!is_headless(s)) {
         for (size_t i = 0; i < s->ncluster_ips; i++)
-            if (push_ptr(c, s, s->cluster_ips[i], target, tlen, true) != CDNS_OK)
+            if (push_ptr(c, s, s->cluster_ips[i], NULL) != CDNS_OK)
                 return CDNS_ENOMEM;
     }
-    for (size_t i = 0; i < w->neps; i++) {
-        char buf[64];
-        const char *name = cdns_k8s_endpoint_name(&w->eps[i], c->o->endpoint_pod_names, buf);
-        if (!valid_label(name))
-            continue;
-        if (mkname(target, &tlen, "%s.%s.%s.svc.%s", name, s->name, s->ns, c->primary->sfx) != CDNS_OK)
-            continue;
-        if (push_ptr(c, s, w->eps[i].ip, target, tlen, false) != CDNS_OK)
+    for (size_t i = 0; i < w->neps; i++)
+        if (push_ptr(c, s, w->eps[i].ip, &w->eps[i]) != CDNS_OK)
             return CDNS_ENOMEM;
-    }
     return CDNS_OK;
 }
 
@@ -659,14 +664,12 @@ static int cmp_index_key(const char *ans, const char *aname, const char *bns, co
 static int cmp_ptr(const void *a, const void *b)
 {
     const ptr_cand_t *x = a, *y = b;
-    if (x->rev_len != y->rev_len)
-        return x->rev_len < y->rev_len ? -1 : 1;
-    int r = memcmp(x->rev, y->rev, x->rev_len);
+    int r = memcmp(x->key, y->key, sizeof(x->key));
     if (r)
         return r;
     if (x->is_service != y->is_service)
         return x->is_service ? -1 : 1;
-    if ((r = cmp_index_key(x->ns, x->name, y->ns, y->name)) != 0)
+    if ((r = cmp_index_key(x->svc->ns, x->svc->name, y->svc->ns, y->svc->name)) != 0)
         return r;
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
@@ -679,14 +682,15 @@ static void emit_ptrs(bctx_t *c)
         qsort(c->ptrs, c->nptrs, sizeof(*c->ptrs), cmp_ptr);
     for (size_t i = 0; i < c->nptrs;) {
         size_t j = i;
-        while (j < c->nptrs && c->ptrs[j].rev_len == c->ptrs[i].rev_len &&
-               memcmp(c->ptrs[j].rev, c->ptrs[i].rev, c->ptrs[i].rev_len) == 0)
+        while (j < c->nptrs && memcmp(c->ptrs[j].key, c->ptrs[i].key, sizeof(c->ptrs[i].key)) == 0)
             j++;
-        if (in_reverse_zone(c, c->ptrs[i].rev)) {
+        uint8_t rev[CDNS_DNAME_MAX], target[CDNS_DNAME_MAX];
+        size_t rlen, tlen;
+        if (cdns_reverse_name(c->ptrs[i].ip, rev, &rlen) == CDNS_OK && in_reverse_zone(c, rev)) {
             size_t end = c->ptrs[i].is_service ? i + 1 : j;
             for (size_t k = i; k < end; k++)
-                add_rr(c, c->ptrs[k].rev, CDNS_T_PTR, c->o->ttl_s, c->ptrs[k].target,
-                       cdns_dname_len(c->ptrs[k].target));
+                if (ptr_target(c, &c->ptrs[k], target, &tlen) == CDNS_OK)
+                    add_rr(c, rev, CDNS_T_PTR, c->o->ttl_s, target, tlen);
         }
         i = j;
     }
@@ -805,10 +809,6 @@ static int ctx_init(bctx_t *c, const cdns_k8s_index_t *idx, const cdns_k8s_opts_
 static void ctx_deinit(bctx_t *c)
 {
     cdns_builder_free(c->b);
-    for (size_t i = 0; i < c->nptrs; i++) {
-        free(c->ptrs[i].rev);
-        free(c->ptrs[i].target);
-    }
     free(c->ptrs);
     free(c->own);
     free(c->local);

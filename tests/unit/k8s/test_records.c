@@ -751,6 +751,34 @@ START_TEST(test_v1_endpoints)
 }
 END_TEST
 
+/* reverse.go's order when addresses collide: a cluster IP names its service alone, even when an
+ * endpoint holds the same address; two services sharing a cluster IP give the first in
+ * (namespace, name) order; an address held by endpoints only gives one PTR per endpoint. */
+START_TEST(test_reverse_collisions)
+{
+    cdns_k8s_index_t *ix = k8s_load("ptrclash.json");
+    cdns_k8s_opts_t o = k8s_test_opts();
+    o.zones = rev_zones;
+    o.nzones = 3;
+    cdns_snapshot_t *s = k8s_build(ix, &o);
+    const k8s_case_t cases[] = {
+        {"7.0.5.10.in-addr.arpa.", T_PTR, NOERROR, {"7.0.5.10.in-addr.arpa. 5 IN PTR web.a.svc.cluster.local."}, {0}, {0}},
+        {"8.0.5.10.in-addr.arpa.",
+         T_PTR,
+         NOERROR,
+         {"8.0.5.10.in-addr.arpa. 5 IN PTR 10-5-0-8.hl2.b.svc.cluster.local.",
+          "8.0.5.10.in-addr.arpa. 5 IN PTR y.hl.a.svc.cluster.local."},
+         {0},
+         {0}},
+        {"9.0.5.10.in-addr.arpa.", T_PTR, NOERROR, {"9.0.5.10.in-addr.arpa. 5 IN PTR bbb.b.svc.cluster.local."}, {0}, {0}},
+        {"x.hl.a.svc.cluster.local.", T_A, NOERROR, {"x.hl.a.svc.cluster.local. 5 IN A 10.5.0.7"}, {0}, {0}},
+    };
+    k8s_check_all(s, &o, cases, CDNS_ARRAY_LEN(cases));
+    cdns_snapshot_free(s);
+    cdns_k8s_index_free(ix);
+}
+END_TEST
+
 static Suite *records_suite(void)
 {
     Suite *s = suite_create("k8s_records");
@@ -772,6 +800,7 @@ static Suite *records_suite(void)
     tcase_add_test(tc2, test_pod_names_and_readiness);
     tcase_add_test(tc2, test_selectors);
     tcase_add_test(tc2, test_v1_endpoints);
+    tcase_add_test(tc2, test_reverse_collisions);
     suite_add_tcase(s, tc2);
     return s;
 }
