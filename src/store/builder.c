@@ -227,44 +227,98 @@ static int touch(cdns_builder_t *b, const uint8_t *name, size_t len, int labels,
 }
 
 /* Finds or creates the node of a lowercase name lying in a declared zone, creating the empty
- * non-terminals between it and the closest existing ancestor, which decides its zone (apexes
- * are always nodes, so the first ancestor found lies in the deepest zone holding the name).
- * Each node made counts as a live child of the one above it. */
+ * non-terminals between it and the closest live ancestor, which decides its zone (apexes are
+ * always nodes, so the first ancestor found lies in the deepest zone holding the name). A dead
+ * placeholder on the way (a target named before its owner was added) comes alive in place,
+ * keeping its index. Each node made live counts as a live child of the one above it. */
 static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels, uint32_t *out)
 {
     if (b->base)
         return touch(b, name, len, labels, out);
     uint32_t h0 = cdns_dname_hash(name, len);
-    int64_t found = cdns_store__find_bnode(b, name, len, h0);
-    if (found >= 0) {
-        *out = (uint32_t)found;
+    int64_t have[128];
+    have[0] = cdns_store__find_bnode(b, name, len, h0);
+    if (have[0] >= 0 && !(b->nodes[have[0]].flags & BN_DEAD)) {
+        *out = (uint32_t)have[0];
         return CDNS_OK;
     }
     uint8_t offs[128];
     uint32_t hashes[128];
     int n = label_offsets(name, offs);
     hashes[0] = h0;
-    int k; /* the first existing ancestor is the suffix at offs[k] */
-    found = -1;
+    size_t missing = have[0] < 0;
+    int k; /* the first live ancestor is the suffix at offs[k] */
     for (k = 1; k < n; k++) {
         hashes[k] = cdns_dname_hash(name + offs[k], len - offs[k]);
-        found = cdns_store__find_bnode(b, name + offs[k], len - offs[k], hashes[k]);
-        if (found >= 0)
+        have[k] = cdns_store__find_bnode(b, name + offs[k], len - offs[k], hashes[k]);
+        if (have[k] >= 0 && !(b->nodes[have[k]].flags & BN_DEAD))
             break;
+        missing += have[k] < 0;
     }
-    if (found < 0)
+    if (k == n)
         return CDNS_ERANGE;
-    uint16_t zone = b->nodes[found].zone;
-    int rc = reserve_nodes(b, (size_t)k, len);
+    int rc = reserve_nodes(b, missing, have[0] < 0 ? len : 0);
     if (rc != CDNS_OK)
         return rc;
-    uint32_t base = (uint32_t)b->names_len;
-    memcpy(b->names + base, name, len);
+    /* Names of nodes made here point into the copy of the deepest one. */
+    uint32_t base;
+    if (have[0] >= 0) {
+        base = b->nodes[have[0]].name_off;
+    } else {
+        base = (uint32_t)b->names_len;
+        memcpy(b->names + base, name, len);
+        b->names_len += len;
+    }
+    uint16_t zone = b->nodes[have[k]].zone;
+    for (int i = 0; i < k; i++) {
+        uint32_t idx;
+        if (have[i] < 0) {
+            idx = push_node(b, base + offs[i], len - offs[i], hashes[i], labels - i, zone);
+        } else {
+            idx = (uint32_t)have[i];
+            b->nodes[idx].flags &= (uint8_t)~BN_DEAD;
+        }
+        if (i == 0)
+            *out = idx;
+        else
+            b->nodes[idx].children = 1;
+    }
+    b->nodes[have[k]].children++;
+    return CDNS_OK;
+}
+
+/* The node of a record's target name (lowercase, whole): the name's own when it has one, dead
+ * or alive, else a new dead placeholder when the name lies in a zone (one of its suffixes is a
+ * node: every node lies in a zone and every apex is a node), else CDNS_STORE__NONE. A
+ * placeholder makes no ancestors; intern() gives it them if the name is added later. */
+static int target_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *out)
+{
+    uint32_t h = cdns_dname_hash(name, len);
+    int64_t found = cdns_store__find_bnode(b, name, len, h);
+    *out = CDNS_STORE__NONE;
+    if (found >= 0) {
+        *out = (uint32_t)found;
+        return CDNS_OK;
+    }
+    int64_t anc = -1;
+    int labels = 0;
+    for (size_t pos = 0; name[pos] != 0;) {
+        pos += (size_t)name[pos] + 1;
+        labels++;
+        if (anc < 0)
+            anc = cdns_store__find_bnode(b, name + pos, len - pos, cdns_dname_hash(name + pos, len - pos));
+    }
+    if (anc < 0)
+        return CDNS_OK;
+    int rc = reserve_nodes(b, 1, len);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t off = (uint32_t)b->names_len;
+    memcpy(b->names + off, name, len);
     b->names_len += len;
-    *out = push_node(b, base, len, h0, labels, zone);
-    for (int i = 1; i < k; i++)
-        b->nodes[push_node(b, base + offs[i], len - offs[i], hashes[i], labels - i, zone)].children = 1;
-    b->nodes[found].children++;
+    uint32_t idx = push_node(b, off, len, h, labels, b->nodes[anc].zone);
+    b->nodes[idx].flags |= BN_DEAD;
+    *out = idx;
     return CDNS_OK;
 }
 
@@ -428,35 +482,41 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
         rc = intern(b, name, len, labels, &idx);
     if (rc != CDNS_OK)
         return rc;
-    brec_t *r = &b->recs[b->nrecs++];
-    r->node = idx;
-    r->ttl_s = ttl_s;
-    r->rdata_off = (uint32_t)b->rdata_len;
-    r->type = type;
-    r->rdlen = rdlen;
-    if (rdlen)
-        memcpy(b->rdata + b->rdata_len, rdata, rdlen);
-    /* The contract keeps names inside rdata lowercase: targets are looked up by them. */
     uint8_t *copy = b->rdata + b->rdata_len;
+    if (rdlen)
+        memcpy(copy, rdata, rdlen);
+    /* The contract keeps names inside rdata lowercase: targets are looked up by them. */
+    uint32_t target = CDNS_STORE__NONE;
     int toff = cdns_store__target_offset(type);
     if (toff >= 0) {
         lower_name(copy + toff);
+        if (!b->base && (rc = target_node(b, copy + toff, rdlen - (size_t)toff, &target)) != CDNS_OK)
+            return rc;
     } else if (type == CDNS_T_SOA) {
         lower_name(copy);
         lower_name(copy + name_len_bounded(copy, rdlen, NULL));
     }
-    b->rdata_len += rdlen;
+    brec_t *r = &b->recs[b->nrecs++];
+    r->node = idx;
+    r->ttl_s = ttl_s;
+    r->rdata_off = (uint32_t)b->rdata_len;
+    r->target = target;
+    r->type = type;
+    r->rdlen = rdlen;
+    /* A name the layout leaves out is kept once, as its node's (cdns_store__rec_target). */
+    b->rdata_len += cdns_store__elides(type, target) ? (size_t)toff : rdlen;
     return CDNS_OK;
 }
 
 /* ------------------------------------------------------------------ commit */
 
-/* Order: node, type, then rdata (shorter first, then octets), so duplicates are adjacent and
- * each RRset comes out in one deterministic order whatever order the watch delivered. */
+/* Order: node, type, then rdata (shorter first, then octets, a target name as if written out),
+ * so duplicates are adjacent and each RRset comes out in one deterministic order whatever order
+ * the watch delivered, the same whether the names were interned (full builds) or not. */
 static int cmp_rec(const void *pa, const void *pb, void *ctx)
 {
     const brec_t *a = pa, *b = pb;
-    const uint8_t *rdata = ctx;
+    const cdns_builder_t *bl = ctx;
     if (a->node != b->node)
         return a->node < b->node ? -1 : 1;
     if (a->type != b->type)
@@ -465,7 +525,18 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx)
         return a->rdlen < b->rdlen ? -1 : 1;
     if (!a->rdlen)
         return 0;
-    return memcmp(rdata + a->rdata_off, rdata + b->rdata_off, a->rdlen);
+    const uint8_t *ra = bl->rdata + a->rdata_off, *rb = bl->rdata + b->rdata_off;
+    int toff = cdns_store__target_offset(a->type);
+    if (toff < 0)
+        return memcmp(ra, rb, a->rdlen);
+    int r = memcmp(ra, rb, (size_t)toff);
+    if (r || (a->target == b->target && a->target != CDNS_STORE__NONE))
+        return r;
+    const uint8_t *na, *nb;
+    size_t la, lb;
+    if (!cdns_store__rec_target(bl, a, &na, &la) || !cdns_store__rec_target(bl, b, &nb, &lb))
+        return 0;              /* not reached: the type names an owner */
+    return memcmp(na, nb, la); /* la == lb: same rdlen and offset */
 }
 
 /* Records by node with a counting sort (linear: the node indices are dense), then each node's
@@ -498,12 +569,12 @@ static int sort_records(cdns_builder_t *b)
         while (j < n && sorted[j].node == sorted[i].node)
             j++;
         if (j - i > 16) {
-            qsort_r(sorted + i, j - i, sizeof(*sorted), cmp_rec, b->rdata);
+            qsort_r(sorted + i, j - i, sizeof(*sorted), cmp_rec, b);
         } else {
             for (size_t k = i + 1; k < j; k++) {
                 brec_t r = sorted[k];
                 size_t m = k;
-                for (; m > i && cmp_rec(&sorted[m - 1], &r, b->rdata) > 0; m--)
+                for (; m > i && cmp_rec(&sorted[m - 1], &r, b) > 0; m--)
                     sorted[m] = sorted[m - 1];
                 sorted[m] = r;
             }
@@ -518,11 +589,6 @@ static bool same_rrset(const brec_t *a, const brec_t *b)
     return a->node == b->node && a->type == b->type;
 }
 
-int cdns_store__cmp_rec(const brec_t *a, const brec_t *b, const uint8_t *rdata)
-{
-    return cmp_rec(a, b, (void *)rdata);
-}
-
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
 {
     int rc = sort_records(b);
@@ -532,7 +598,7 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < b->nrecs; i++) {
         brec_t *r = &b->recs[i];
-        if (w > 0 && cmp_rec(&b->recs[w - 1], r, b->rdata) == 0) {
+        if (w > 0 && cmp_rec(&b->recs[w - 1], r, b) == 0) {
             if (r->ttl_s < b->recs[w - 1].ttl_s)
                 b->recs[w - 1].ttl_s = r->ttl_s;
             continue;
@@ -602,51 +668,31 @@ static int link_apexes(cdns_builder_t *b)
 
 /* Gives every target name that lies in a zone but is no node a dead placeholder node, so that
  * an update adding the name later gives old RRsets pointing at it their target (store_int.h).
- * Until then the placeholder answers as a missing name. Writes each target's node index into
+ * Until then the placeholder answers as a missing name. Records added to a full builder got
+ * theirs at add (target_node); this catches any left. Writes each target's node index into
  * tgt (one per record of a type naming another owner, in record order; CDNS_STORE_NO_TARGET
  * outside every zone) and adds what leaving those names out of rdata saves to *saved. Returns
- * in *made how many placeholders were made. */
-static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *made, size_t *saved)
+ * in *dead how many nodes are placeholders. */
+static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *dead, size_t *saved)
 {
-    *made = *saved = 0;
+    *dead = *saved = 0;
     size_t t = 0;
     for (size_t i = 0; i < b->nrecs; i++) {
-        const brec_t *r = &b->recs[i];
+        brec_t *r = &b->recs[i];
         const uint8_t *tn;
         size_t tl;
         if (!cdns_store__rec_target(b, r, &tn, &tl))
             continue;
-        uint32_t h = cdns_dname_hash(tn, tl);
-        uint32_t *ti = &tgt[t++];
-        int64_t found = cdns_store__find_bnode(b, tn, tl, h);
-        *ti = found >= 0 ? (uint32_t)found : CDNS_STORE_NO_TARGET;
-        if (found >= 0) {
-            *saved += cdns_store__elided_bytes(r, *ti);
-            continue;
+        if (r->target == CDNS_STORE__NONE) {
+            int rc = target_node(b, tn, tl, &r->target);
+            if (rc != CDNS_OK)
+                return rc;
         }
-        /* Every node lies in a zone and every apex is a node: a name is in a zone exactly when
-         * one of its suffixes is a node. */
-        int64_t anc = -1;
-        int labels = 0;
-        for (size_t pos = 0; tn[pos] != 0;) {
-            pos += (size_t)tn[pos] + 1;
-            labels++;
-            if (anc < 0)
-                anc = cdns_store__find_bnode(b, tn + pos, tl - pos, cdns_dname_hash(tn + pos, tl - pos));
-        }
-        if (anc < 0)
-            continue;
-        uint32_t off, idx;
-        int rc = cdns_store__add_name_bytes(b, tn, tl, &off);
-        if (rc == CDNS_OK)
-            rc = cdns_store__add_bnode(b, off, tl, h, labels, b->nodes[anc].zone, &idx);
-        if (rc != CDNS_OK)
-            return rc;
-        b->nodes[idx].flags |= BN_DEAD;
-        (*made)++;
-        *ti = idx;
-        *saved += cdns_store__elided_bytes(r, idx);
+        tgt[t++] = r->target;
+        *saved += cdns_store__elided_bytes(r, r->target);
     }
+    for (size_t i = 0; i < b->nnodes; i++)
+        *dead += (b->nodes[i].flags & BN_DEAD) != 0;
     return CDNS_OK;
 }
 

@@ -27,11 +27,16 @@ typedef struct cdns_store__bnode {
     uint8_t flags; /* CDNS_STORE__BN_* */
 } cdns_store__bnode_t;
 
-/* One record as added (duplicates included until commit). */
+/* One record as added (duplicates included until commit). Full builds intern the target name
+ * of a record whose type names another owner (SRV, PTR, ...) as a node when it lies in a zone:
+ * a dead placeholder until the name itself is added. When the layout will leave that name out
+ * (cdns_store__elides), b->rdata holds only the octets before it, and rdlen still counts the
+ * whole record, which is what sorting and the layout's sums see. */
 typedef struct cdns_store__brec {
     uint32_t node; /* index into b->nodes */
     uint32_t ttl_s;
     uint32_t rdata_off; /* into b->rdata */
+    uint32_t target;    /* full builds: the target's node, CDNS_STORE__NONE if none (update builders: none) */
     uint16_t type;
     uint16_t rdlen;
 } cdns_store__brec_t;
@@ -60,13 +65,19 @@ typedef struct cdns_store__counts {
     size_t rdata_bytes; /* rdata with the length prefixes, names included (see elided_bytes) */
 } cdns_store__counts_t;
 
-/* The target name in a record's rdata as added (whole): false for types that name no owner. */
+/* The target name of a record as added (whole): false for types that name no owner. Reads the
+ * interned node's name when b->rdata holds only the octets before it. */
 static inline bool cdns_store__rec_target(const cdns_builder_t *b, const cdns_store__brec_t *r, const uint8_t **name,
                                           size_t *len)
 {
     int toff = cdns_store__target_offset(r->type);
     if (toff < 0)
         return false;
+    if (cdns_store__elides(r->type, r->target)) {
+        *name = b->names + b->nodes[r->target].name_off;
+        *len = b->nodes[r->target].name_len;
+        return true;
+    }
     *name = b->rdata + r->rdata_off + toff;
     *len = r->rdlen - (size_t)toff;
     return true;
@@ -82,8 +93,6 @@ int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint
 int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *off);
 /* Sorts the records (node, type, rdata) and drops duplicates, keeping the smallest TTL. */
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
-/* Compares two records as the sort does (0: duplicates). */
-int cdns_store__cmp_rec(const cdns_store__brec_t *a, const cdns_store__brec_t *b, const uint8_t *rdata);
 /* Fills rs from recs[0..n), the sorted records of one RRset, writing its rdata at *rdp, which
  * it advances. targets: the records' target node indices, already in place in the chunk (NULL
  * for types naming nothing); records cdns_store__elides() are written without their name. The

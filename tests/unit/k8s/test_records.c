@@ -762,7 +762,12 @@ START_TEST(test_reverse_collisions)
     o.nzones = 3;
     cdns_snapshot_t *s = k8s_build(ix, &o);
     const k8s_case_t cases[] = {
-        {"7.0.5.10.in-addr.arpa.", T_PTR, NOERROR, {"7.0.5.10.in-addr.arpa. 5 IN PTR web.a.svc.cluster.local."}, {0}, {0}},
+        {"7.0.5.10.in-addr.arpa.",
+         T_PTR,
+         NOERROR,
+         {"7.0.5.10.in-addr.arpa. 5 IN PTR web.a.svc.cluster.local."},
+         {0},
+         {0}},
         {"8.0.5.10.in-addr.arpa.",
          T_PTR,
          NOERROR,
@@ -770,7 +775,12 @@ START_TEST(test_reverse_collisions)
           "8.0.5.10.in-addr.arpa. 5 IN PTR y.hl.a.svc.cluster.local."},
          {0},
          {0}},
-        {"9.0.5.10.in-addr.arpa.", T_PTR, NOERROR, {"9.0.5.10.in-addr.arpa. 5 IN PTR bbb.b.svc.cluster.local."}, {0}, {0}},
+        {"9.0.5.10.in-addr.arpa.",
+         T_PTR,
+         NOERROR,
+         {"9.0.5.10.in-addr.arpa. 5 IN PTR bbb.b.svc.cluster.local."},
+         {0},
+         {0}},
         {"x.hl.a.svc.cluster.local.", T_A, NOERROR, {"x.hl.a.svc.cluster.local. 5 IN A 10.5.0.7"}, {0}, {0}},
     };
     k8s_check_all(s, &o, cases, CDNS_ARRAY_LEN(cases));
