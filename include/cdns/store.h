@@ -91,6 +91,11 @@ typedef struct cdns_snapshot cdns_snapshot_t;
 /* ------------------------------------------------------------------ lookup */
 /* The zone whose apex is the longest suffix of name (lowercase wire), or NULL. */
 const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
+/* The same zone, and in *node the node of exactly this name or NULL (what cdns_snapshot_find
+ * would return): the walk for the zone starts with the whole name, so an existing name costs
+ * one lookup for both. */
+const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
+                                                const cdns_node_t **node);
 /* The node of exactly this name, or NULL. */
 const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
 /* The node's RRset of this type, or NULL. */

@@ -1424,7 +1424,8 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     if (!s || !q->has_question)
         return CDNS_K8S_NOTAUTH;
     const uint8_t *qn = q->qname_lower;
-    const cdns_zone_t *z = cdns_snapshot_find_zone(s, qn, q->qname_len);
+    const cdns_node_t *node;
+    const cdns_zone_t *z = cdns_snapshot_find_zone_node(s, qn, q->qname_len, &node);
     if (!z)
         return CDNS_K8S_NOTAUTH;
     uint16_t qtype = q->qtype;
@@ -1434,20 +1435,25 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     }
     actx_t a = {.s = s, .z = z, .q = q, .m = m};
     m->flags |= CDNS_F_AA;
-    cdns_store_set_zone(m, z, q);
 
     /* Where each label of the name starts, counted from the zone: qn + at[0] is the label right
      * under the apex, qn + at[rel - 1] the name's first. Filled from the root side in the one
      * walk, so no second pass turns left-to-right offsets around. */
     int rel = (int)q->qname_labels - (int)z->apex_labels;
-    if (rel < 0)
-        return nodata(&a);
     size_t from_root[CDNS_DNAME_MAX / 2 + 1];
     size_t k = q->qname_labels;
     for (size_t p = 0; qn[p] && k > 0; p += (size_t)qn[p] + 1)
         from_root[--k] = p;
-    if (k != 0)
-        return nodata(&a); /* cannot happen for a parsed query; keeps the reads below in bounds */
+    if (rel < 0 || k != 0) {
+        /* Cannot happen for a parsed query in this zone; keeps the reads below in bounds. */
+        cdns_store_set_zone(m, z, q);
+        return nodata(&a);
+    }
+    /* The zone's apex is the name's suffix of apex_labels labels (the walk that found the zone
+     * went through it), so it starts where that label does; the root starts at the last octet. */
+    cdns_msg_set_zone(
+        m, (uint16_t)(CDNS_MSG_QNAME_OFF + (z->apex_labels ? from_root[z->apex_labels - 1] : q->qname_len - 1u)),
+        z->apex_len);
     const size_t *at = from_root + z->apex_labels;
 
     if (rel == 0) {
@@ -1458,7 +1464,6 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
     /* CoreDNS answers SOA only at the apex and never looks the name up otherwise. */
     if (qtype == CDNS_T_SOA)
         return nodata(&a);
-    const cdns_node_t *node = cdns_snapshot_find(s, qn, q->qname_len);
     if (rel == 1 && label_is(qn + at[0], "dns-version")) {
         if (qtype == CDNS_T_TXT && node)
             return answer_node(&a, node, qtype);

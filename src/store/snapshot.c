@@ -99,6 +99,15 @@ const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8
     return n ? &s->zones[n->zone] : NULL;
 }
 
+const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
+                                                const cdns_node_t **node)
+{
+    size_t off = 0;
+    const cdns_node_t *n = cdns_store__closest(s, lower, len, &off);
+    *node = n && off == 0 ? n : NULL;
+    return n ? &s->zones[n->zone] : NULL;
+}
+
 const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len)
 {
     if (!s || !lower || len == 0 || len > CDNS_DNAME_MAX)
