@@ -155,11 +155,15 @@ def scenario_main(a, data, tsv):
     if "cache-hit" in mixes:
         mixes.remove("cache-hit")  # scenario_cache_hit runs it, through bench/forward_bench.py
     kinds = a.servers.split(",")
-    peers, port = [], a.port
+    peers, port, groups = [], a.port, []
     try:
         for k in kinds:
             peers.append(Peer(k, data, port).start())
             port += 1
+            if a.main_cap_pct:
+                # Every server the bottleneck at the same CPU budget, dnsperf with room to spare:
+                # answers per core then compare saturated servers, not partly idle ones.
+                groups.append(cpu_cgroup(peers[-1].srv.pids(), a.main_cap_pct, k))
         if a.check:
             for p in peers:
                 if p.kind == "echo":
@@ -187,6 +191,8 @@ def scenario_main(a, data, tsv):
     finally:
         for p in peers:
             p.stop()
+        for cg in groups:
+            cgroup_remove(cg)
     rows = []
     for m in mixes:
         for p in peers:
@@ -264,10 +270,11 @@ def scenario_twoworkers(a, data, tsv):
                     per_core=med(v, "per_core"), lost=sum(r["lost"] for r in v if r)) for k, v in res.items()}
 
 
-def cpu_cgroup(pids, quota_pct):
-    """Caps pids at quota_pct of one core with a cgroup v1 cpu controller; returns its path or
-    None (no writable cgroup). The caller removes it with cgroup_remove once the pids are gone."""
-    cg = "/sys/fs/cgroup/cpu/cdnsbench-%d" % os.getpid()
+def cpu_cgroup(pids, quota_pct, tag=""):
+    """Caps pids at quota_pct of one core with a cgroup v1 cpu controller (one group per tag);
+    returns its path or None (no writable cgroup). The caller removes it with cgroup_remove once
+    the pids are gone."""
+    cg = "/sys/fs/cgroup/cpu/cdnsbench-%d%s" % (os.getpid(), "-" + tag if tag else "")
     try:
         os.makedirs(cg, exist_ok=True)
         with open(os.path.join(cg, "cpu.cfs_period_us"), "w") as f:
@@ -403,6 +410,8 @@ def main():
     ap.add_argument("--only", help="comma list of: main,cache-hit,twoworkers,overload,scale")
     ap.add_argument("--check", type=int, default=0, metavar="N", help="compare N answers per mix with the zone")
     ap.add_argument("--cap-pct", type=int, default=20, help="overload: the server's CPU cap, %% of a core")
+    ap.add_argument("--main-cap-pct", type=int, default=0,
+                    help="main table: cap every server at this %% of a core (cgroup cpu quota; 0: none)")
     ap.add_argument("--fwd-cap-pct", type=int, default=50,
                     help="cache-hit: every forwarder's CPU cap, %% of a core (one dnsperf cannot saturate them; 0: none)")
     ap.add_argument("--port", type=int, default=5340)
@@ -425,9 +434,11 @@ def main():
     tsv.write("time\tscenario\tserver\tmix\trep\tqps\tsrv_cpu_pct\tper_core\tavg_ms\tmax_ms\tlost\thwm_mb\n")
     cmd = "bench/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     rep = ["## Run %s: `%s`" % (time.strftime("%Y-%m-%d %H:%M"), cmd.strip()), "",
-           "Cluster: %d services, %d pods, %d records; 1 server thread on CPU 0, dnsperf -c %s -q %s on CPU 1, "
+           "Cluster: %d services, %d pods, %d records; 1 server thread on CPU 0%s, dnsperf -c %s -q %s on CPU 1, "
            "%d reps x %d s, servers interleaved run by run. clusterdns %s." % (
-               a.services, summ["pods"], summ["records_total"], *a.conc.split("x"), a.reps, a.duration,
+               a.services, summ["pods"], summ["records_total"],
+               " (each server capped at %d %% of it)" % a.main_cap_pct if a.main_cap_pct else "",
+               *a.conc.split("x"), a.reps, a.duration,
                subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
                               text=True).stdout.strip()), ""]
     if "main" in only:
