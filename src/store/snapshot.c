@@ -99,12 +99,50 @@ const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8
     return n ? &s->zones[n->zone] : NULL;
 }
 
+/* A snapshot with at most this many zones finds the zone of a missing name by comparing apexes. */
+#define ZONE_SCAN_MAX 16u
+
+/* The deepest zone whose apex is the name's tail on a label boundary: what the walk over the
+ * name's suffixes finds (apexes are nodes, and a node lies in the deepest zone holding it),
+ * without hashing and probing every suffix of a name that is not there. */
+static const cdns_zone_t *zone_by_apex(const cdns_snapshot_t *s, const uint8_t *lower, size_t len)
+{
+    const cdns_zone_t *best = NULL;
+    for (unsigned i = 0; i < s->nzones; i++) {
+        const cdns_zone_t *z = &s->zones[i];
+        if (z->apex_len > len || (best && z->apex_len <= best->apex_len))
+            continue;
+        size_t off = len - z->apex_len;
+        if (memcmp(lower + off, z->apex, z->apex_len) != 0)
+            continue;
+        size_t p = 0;
+        while (p < off && lower[p] != 0)
+            p += (size_t)lower[p] + 1;
+        if (p == off)
+            best = z;
+    }
+    return best;
+}
+
 const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
                                                 const cdns_node_t **node)
 {
-    size_t off = 0;
-    const cdns_node_t *n = cdns_store__closest(s, lower, len, &off);
-    *node = n && off == 0 ? n : NULL;
+    *node = NULL;
+    if (!s || !lower || len == 0 || len > CDNS_DNAME_MAX)
+        return NULL;
+    const cdns_node_t *n = cdns_store__lookup(s, lower, len, cdns_dname_hash(lower, len));
+    if (n) {
+        *node = n;
+        return &s->zones[n->zone];
+    }
+    /* Most missing names are a search path's guesses, several labels longer than anything in
+     * the zone: a few compares settle their zone where the walk would probe each suffix. */
+    if (s->nzones <= ZONE_SCAN_MAX)
+        return zone_by_apex(s, lower, len);
+    if (lower[0] == 0 || (size_t)lower[0] + 1 >= len)
+        return NULL;
+    size_t skip = (size_t)lower[0] + 1;
+    n = cdns_store__closest(s, lower + skip, len - skip, NULL);
     return n ? &s->zones[n->zone] : NULL;
 }
 

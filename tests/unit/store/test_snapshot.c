@@ -48,6 +48,83 @@ START_TEST(find_zone_deepest_wins)
 }
 END_TEST
 
+/* cdns_snapshot_find_zone_node answers as find_zone and find do, for names that exist, names
+ * that do not (where it compares apexes instead of walking suffixes), names whose tail only looks
+ * like an apex inside a label, under a root zone, and with more zones than it compares. */
+static void agree(const cdns_snapshot_t *s, const uint8_t *w, size_t len)
+{
+    const cdns_node_t *node = (const cdns_node_t *)1;
+    const cdns_zone_t *z = cdns_snapshot_find_zone_node(s, w, len, &node);
+    ck_assert_ptr_eq(z, cdns_snapshot_find_zone(s, w, len));
+    ck_assert_ptr_eq(node, cdns_snapshot_find(s, w, len));
+}
+
+static void agree_all(const cdns_snapshot_t *s, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *w = N(names[i]);
+        agree(s, w, cdns_dname_len(w));
+    }
+}
+
+START_TEST(find_zone_node_agrees)
+{
+    static const char *const names[] = {
+        "local",
+        "x.y.local",
+        "a.local",
+        "cluster.local",
+        "nope.pod.cluster.local",
+        "pod.cluster.local",
+        "svc.cluster.local",
+        "web.default.svc.cluster.local",
+        "deep.er.web.default.svc.cluster.local",
+        "default.svc.cluster.local",
+        "example.org",
+        ".",
+        "svc.cluster.local.svc.cluster.local",
+    };
+    cdns_snapshot_t *s = nested();
+    agree_all(s, names, CDNS_ARRAY_LEN(names));
+    /* One label "x\5local" and the root: its last seven octets spell the apex "local". */
+    static const uint8_t fake[] = {7, 'x', 5, 'l', 'o', 'c', 'a', 'l', 0};
+    agree(s, fake, sizeof(fake));
+    ck_assert_ptr_null(cdns_snapshot_find_zone(s, fake, sizeof(fake)));
+    static const uint8_t fake2[] = {1,   'a', 9, 'x', 7,   'c', 'l', 'u', 's', 't',
+                                    'e', 'r', 5, 'l', 'o', 'c', 'a', 'l', 0};
+    agree(s, fake2, sizeof(fake2));
+    cdns_snapshot_free(s);
+
+    cdns_builder_t *b = cdns_builder_new();
+    /* The deeper zone declared first: the deepest apex wins, not the last one compared. */
+    add_zone(b, "cluster.local", 30, 5);
+    ck_assert_int_eq(cdns_builder_zone(b, N(".")), CDNS_OK); /* no SOA: add_zone would write "ns.." */
+    add_a(b, "web.cluster.local", 10, "10.0.0.1");
+    add_a(b, "host.example", 10, "10.0.0.2");
+    s = commit(b);
+    static const char *const rooted[] = {
+        ".",     "example",           "host.example",        "a.b.c.d", "cluster.local",
+        "local", "web.cluster.local", "no.web.cluster.local"};
+    agree_all(s, rooted, CDNS_ARRAY_LEN(rooted));
+    ck_assert_uint_eq(zone_of(s, "a.b.c.d"), 1);
+    cdns_snapshot_free(s);
+
+    b = cdns_builder_new();
+    char zn[32], nm[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(zn, sizeof(zn), "z%d.test", i);
+        add_zone(b, zn, 60, 60);
+        snprintf(nm, sizeof(nm), "www.z%d.test", i);
+        add_a(b, nm, 10, "10.0.0.3");
+    }
+    s = commit(b);
+    static const char *const many[] = {"z3.test", "www.z7.test", "a.b.www.z19.test", "nope.z0.test",
+                                       "test",    "z20.test",    "x.z11.test"};
+    agree_all(s, many, CDNS_ARRAY_LEN(many));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(find_exact)
 {
     cdns_snapshot_t *s = nested();
@@ -169,6 +246,7 @@ static Suite *snapshot_suite(void)
     Suite *s = suite_create("store_snapshot");
     TCase *tc = tcase_create("snapshot");
     tcase_add_test(tc, find_zone_deepest_wins);
+    tcase_add_test(tc, find_zone_node_agrees);
     tcase_add_test(tc, find_exact);
     tcase_add_test(tc, many_names);
     tcase_add_test(tc, reverse_names);
