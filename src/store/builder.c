@@ -168,6 +168,20 @@ static int reserve_nodes(cdns_builder_t *b, size_t extra, size_t bytes)
     return rc;
 }
 
+/* Appends a node for a name not yet in b->names: room for both, the copy, the node. */
+static int add_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash, int labels, uint16_t zone,
+                    uint32_t *out)
+{
+    int rc = reserve_nodes(b, 1, len);
+    if (rc != CDNS_OK)
+        return rc;
+    uint32_t off = (uint32_t)b->names_len;
+    memcpy(b->names + off, name, len);
+    b->names_len += len;
+    *out = push_node(b, off, len, hash, labels, zone);
+    return CDNS_OK;
+}
+
 int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint32_t hash, int labels, uint16_t zone,
                           uint32_t *out)
 {
@@ -209,20 +223,17 @@ static int touch(cdns_builder_t *b, const uint8_t *name, size_t len, int labels,
 {
     uint32_t h = cdns_dname_hash(name, len);
     int64_t found = cdns_store__find_bnode(b, name, len, h);
+    uint32_t idx = (uint32_t)found;
     if (found < 0) {
         int z = cdns_store__zone_of(b->base, name, len);
         if (z < 0)
             return CDNS_ERANGE;
-        int rc = reserve_nodes(b, 1, len);
+        int rc = add_node(b, name, len, h, labels, (uint16_t)z, &idx);
         if (rc != CDNS_OK)
             return rc;
-        uint32_t off = (uint32_t)b->names_len;
-        memcpy(b->names + off, name, len);
-        b->names_len += len;
-        found = push_node(b, off, len, h, labels, (uint16_t)z);
     }
-    b->nodes[found].flags |= BN_TOUCHED;
-    *out = (uint32_t)found;
+    b->nodes[idx].flags |= BN_TOUCHED;
+    *out = idx;
     return CDNS_OK;
 }
 
@@ -310,13 +321,10 @@ static int target_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint3
     }
     if (anc < 0)
         return CDNS_OK;
-    int rc = reserve_nodes(b, 1, len);
+    uint32_t idx;
+    int rc = add_node(b, name, len, h, labels, b->nodes[anc].zone, &idx);
     if (rc != CDNS_OK)
         return rc;
-    uint32_t off = (uint32_t)b->names_len;
-    memcpy(b->names + off, name, len);
-    b->names_len += len;
-    uint32_t idx = push_node(b, off, len, h, labels, b->nodes[anc].zone);
     b->nodes[idx].flags |= BN_DEAD;
     *out = idx;
     return CDNS_OK;
@@ -383,17 +391,14 @@ int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex)
     }
     if (b->nzones >= UINT16_MAX)
         return CDNS_ERANGE;
-    rc = reserve_nodes(b, 1, len);
-    if (rc == CDNS_OK)
-        rc = grow((void **)&b->zones, &b->zones_cap, b->nzones + 1, sizeof(*b->zones));
-    if (rc != CDNS_OK)
-        return rc;
-    uint32_t off = (uint32_t)b->names_len;
-    memcpy(b->names + off, name, len);
-    b->names_len += len;
+    rc = grow((void **)&b->zones, &b->zones_cap, b->nzones + 1, sizeof(*b->zones));
     /* Ancestors up to an enclosing zone become empty non-terminals at commit, once every zone
      * is known, so zones may be declared in any order among themselves. */
-    uint32_t idx = push_node(b, off, len, h, labels, (uint16_t)b->nzones);
+    uint32_t idx;
+    if (rc == CDNS_OK)
+        rc = add_node(b, name, len, h, labels, (uint16_t)b->nzones, &idx);
+    if (rc != CDNS_OK)
+        return rc;
     b->nodes[idx].flags |= BN_APEX;
     b->zones[b->nzones++] = idx;
     return CDNS_OK;
