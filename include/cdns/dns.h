@@ -93,6 +93,9 @@ size_t cdns_dname_copy_lower(uint8_t *dst, const uint8_t *src);
 bool cdns_dname_equal(const uint8_t *a, const uint8_t *b);
 /* True when name is zone or below it (both lowercase wire). */
 bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone);
+/* The same when both lengths are known (len and slen octets) and both are lowercase: suffix is
+ * name's tail on a label boundary. One compare and one walk, no length walks, no folding. */
+bool cdns_dname_has_suffix(const uint8_t *name, size_t len, const uint8_t *suffix, size_t slen);
 /* Hash of a lowercase wire name (the store's key hash), a word at a time; the input must
  * already be lowercase. */
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len);

@@ -60,21 +60,31 @@ bool cdns_dname_equal(const uint8_t *a, const uint8_t *b)
     }
 }
 
+/* Whether the last tail octets of name (len octets, tail <= len) start a label: a suffix can
+ * only match at the one boundary that leaves exactly that many octets. */
+static bool tail_on_boundary(const uint8_t *name, size_t len, size_t tail)
+{
+    size_t off = len - tail, p = 0;
+    while (p < off && name[p] != 0)
+        p += (size_t)name[p] + 1;
+    return p == off;
+}
+
 bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone)
 {
     size_t ln = cdns_dname_len(name);
     size_t lz = cdns_dname_len(zone);
-    if (lz > ln)
-        return false;
-    /* The zone can only match at the one label boundary that leaves exactly lz octets. */
-    const uint8_t *p = name;
-    while ((size_t)(ln - (size_t)(p - name)) > lz)
-        p += (size_t)*p + 1;
-    if ((size_t)(ln - (size_t)(p - name)) != lz)
+    if (lz > ln || !tail_on_boundary(name, ln, lz))
         return false;
     /* Callers nearly always pass two lowercase names (lookup keys, configured zones), so the
      * plain compare settles most calls; folding is only needed when it fails. */
+    const uint8_t *p = name + (ln - lz);
     return equal_folded(p, zone, lz, false, false) || equal_fold(p, zone, lz);
+}
+
+bool cdns_dname_has_suffix(const uint8_t *name, size_t len, const uint8_t *suffix, size_t slen)
+{
+    return slen <= len && memcmp(name + (len - slen), suffix, slen) == 0 && tail_on_boundary(name, len, slen);
 }
 
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)

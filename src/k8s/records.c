@@ -154,7 +154,7 @@ typedef struct entry {
 } entry_t;
 
 /* A name a PTR may point at, kept as references into the index (which outlives the build) so
- * that 60k candidates cost their 48 bytes and no copies: the reverse name and the target are
+ * that 60k candidates cost their 56 bytes and no copies: the reverse name and the target are
  * written again when the winners are emitted. */
 typedef struct ptr_cand {
     const cdns_k8s_service_t *svc; /* ns and name: "first" is the first in the index's order */
@@ -1350,18 +1350,6 @@ static cdns_k8s_result_t answer_existing(actx_t *a, const cdns_node_t *node, uin
     return answer_node(a, node, qtype);
 }
 
-/* Whether the zone's apex is suffix (lowercase wire with the root, slen octets) or lies below
- * it: the apex's tail equals suffix and starts on a label boundary. */
-static inline bool apex_under(const cdns_zone_t *z, const uint8_t *suffix, size_t slen)
-{
-    if (z->apex_len < slen || memcmp(z->apex + z->apex_len - slen, suffix, slen) != 0)
-        return false;
-    size_t off = 0;
-    while (z->apex_len - off > slen)
-        off += (size_t)z->apex[off] + 1;
-    return z->apex_len - off == slen;
-}
-
 /* Every answer asks whether its zone is a reverse one. Both reverse trees end in "arpa", so a
  * compare of the apex's last six octets (its length is known) settles it for a forward zone
  * without walking the apex. */
@@ -1371,7 +1359,8 @@ static bool apex_is_reverse(const cdns_zone_t *z)
     if (z->apex_labels < 2 || z->apex_len < sizeof(ip6) ||
         memcmp(z->apex + z->apex_len - sizeof(arpa), arpa, sizeof(arpa)) != 0)
         return false;
-    return apex_under(z, in_addr, sizeof(in_addr)) || apex_under(z, ip6, sizeof(ip6));
+    return cdns_dname_has_suffix(z->apex, z->apex_len, in_addr, sizeof(in_addr)) ||
+           cdns_dname_has_suffix(z->apex, z->apex_len, ip6, sizeof(ip6));
 }
 
 /* Whether label l (lowercase) is s. A loop rather than memcmp: s is a constant of a few

@@ -168,9 +168,8 @@ static int reserve_nodes(cdns_builder_t *b, size_t extra, size_t bytes)
     return rc;
 }
 
-/* Appends a node for a name not yet in b->names: room for both, the copy, the node. */
-static int add_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash, int labels, uint16_t zone,
-                    uint32_t *out)
+int cdns_store__add_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash, int labels, uint16_t zone,
+                         uint32_t *out)
 {
     int rc = reserve_nodes(b, 1, len);
     if (rc != CDNS_OK)
@@ -189,19 +188,6 @@ int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint
     if (rc == CDNS_OK)
         *out = push_node(b, name_off, len, hash, labels, zone);
     return rc;
-}
-
-int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *off)
-{
-    if (b->names_len + len > UINT32_MAX)
-        return CDNS_ERANGE;
-    int rc = grow((void **)&b->names, &b->names_cap, b->names_len + len, 1);
-    if (rc != CDNS_OK)
-        return rc;
-    *off = (uint32_t)b->names_len;
-    memcpy(b->names + b->names_len, name, len);
-    b->names_len += len;
-    return CDNS_OK;
 }
 
 /* Label offsets of a validated name, root label included last; returns the count. */
@@ -228,7 +214,7 @@ static int touch(cdns_builder_t *b, const uint8_t *name, size_t len, int labels,
         int z = cdns_store__zone_of(b->base, name, len);
         if (z < 0)
             return CDNS_ERANGE;
-        int rc = add_node(b, name, len, h, labels, (uint16_t)z, &idx);
+        int rc = cdns_store__add_node(b, name, len, h, labels, (uint16_t)z, &idx);
         if (rc != CDNS_OK)
             return rc;
     }
@@ -322,7 +308,7 @@ static int target_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint3
     if (anc < 0)
         return CDNS_OK;
     uint32_t idx;
-    int rc = add_node(b, name, len, h, labels, b->nodes[anc].zone, &idx);
+    int rc = cdns_store__add_node(b, name, len, h, labels, b->nodes[anc].zone, &idx);
     if (rc != CDNS_OK)
         return rc;
     b->nodes[idx].flags |= BN_DEAD;
@@ -396,7 +382,7 @@ int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex)
      * is known, so zones may be declared in any order among themselves. */
     uint32_t idx;
     if (rc == CDNS_OK)
-        rc = add_node(b, name, len, h, labels, (uint16_t)b->nzones, &idx);
+        rc = cdns_store__add_node(b, name, len, h, labels, (uint16_t)b->nzones, &idx);
     if (rc != CDNS_OK)
         return rc;
     b->nodes[idx].flags |= BN_APEX;

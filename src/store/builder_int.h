@@ -89,8 +89,9 @@ int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, siz
  * node cap, CDNS_ENOMEM). */
 int cdns_store__add_bnode(cdns_builder_t *b, uint32_t name_off, size_t len, uint32_t hash, int labels, uint16_t zone,
                           uint32_t *out);
-/* Copies name into b->names and returns its offset there in *off. */
-int cdns_store__add_name_bytes(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t *off);
+/* Appends a node for a name not yet in b->names: room for both, the copy, the node. */
+int cdns_store__add_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash, int labels, uint16_t zone,
+                         uint32_t *out);
 /* Sorts the records (node, type, rdata) and drops duplicates, keeping the smallest TTL. */
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
 /* Fills rs from recs[0..n), the sorted records of one RRset, writing its rdata at *rdp, which

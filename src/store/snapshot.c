@@ -110,15 +110,7 @@ static const cdns_zone_t *zone_by_apex(const cdns_snapshot_t *s, const uint8_t *
     const cdns_zone_t *best = NULL;
     for (unsigned i = 0; i < s->nzones; i++) {
         const cdns_zone_t *z = &s->zones[i];
-        if (z->apex_len > len || (best && z->apex_len <= best->apex_len))
-            continue;
-        size_t off = len - z->apex_len;
-        if (memcmp(lower + off, z->apex, z->apex_len) != 0)
-            continue;
-        size_t p = 0;
-        while (p < off && lower[p] != 0)
-            p += (size_t)lower[p] + 1;
-        if (p == off)
+        if ((!best || z->apex_len > best->apex_len) && cdns_dname_has_suffix(lower, len, z->apex, z->apex_len))
             best = z;
     }
     return best;

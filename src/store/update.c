@@ -440,11 +440,8 @@ static int assign_indices(upd_t *u)
             int64_t j = cdns_store__find_bnode(b, tn, tl, h);
             int z = j >= 0 ? 0 : cdns_store__zone_of(u->base, tn, tl);
             if (j < 0 && z >= 0) {
-                uint32_t off, k;
-                int labels = (int)cdns_dname_labels(tn);
-                int rc = cdns_store__add_name_bytes(b, tn, tl, &off);
-                if (rc == CDNS_OK)
-                    rc = cdns_store__add_bnode(b, off, tl, h, labels, (uint16_t)z, &k);
+                uint32_t k;
+                int rc = cdns_store__add_node(b, tn, tl, h, (int)cdns_dname_labels(tn), (uint16_t)z, &k);
                 if (rc != CDNS_OK)
                     return rc;
                 j = k;

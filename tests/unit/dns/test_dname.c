@@ -71,6 +71,22 @@ START_TEST(is_sub)
 }
 END_TEST
 
+/* has_suffix: is_sub for lowercase names of known lengths (sizeof counts the root octet). */
+#define HS(name, suffix) cdns_dname_has_suffix(N(name), sizeof(name), N(suffix), sizeof(suffix))
+START_TEST(has_suffix)
+{
+    ck_assert(HS("\3www\7example\3org", "\7example\3org"));
+    ck_assert(HS("\3www\7example\3org", "\3www\7example\3org"));
+    ck_assert(HS("\3www\7example\3org", ""));
+    ck_assert(HS("", ""));
+    ck_assert(!HS("\3www\7example\3org", "\6xample\3org"));
+    ck_assert(!HS("\7example\3org", "\3www\7example\3org"));
+    ck_assert(!HS("", "\3org"));
+    ck_assert(!HS("\3\2ab\3org", "\2ab\3org"));              /* the tail lies inside the first label */
+    ck_assert(!HS("\3www\7EXAMPLE\3org", "\7example\3org")); /* no folding: both lowercase */
+}
+END_TEST
+
 START_TEST(hash)
 {
     ck_assert_uint_eq(cdns_dname_hash(N("\3www\7example\3org"), 17), cdns_dname_hash(N("\3www\7example\3org"), 17));
@@ -518,6 +534,7 @@ static Suite *dname_suite(void)
     tcase_add_test(tc, lower_folds_ascii_only);
     tcase_add_test(tc, equal);
     tcase_add_test(tc, is_sub);
+    tcase_add_test(tc, has_suffix);
     tcase_add_test(tc, hash);
     tcase_add_test(tc, fold_words);
     tcase_add_test(tc, from_str_basic);
