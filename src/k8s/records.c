@@ -183,6 +183,9 @@ typedef struct bctx {
     size_t nown, own_cap;
     ptr_cand_t *ptrs;
     size_t nptrs, ptrs_cap;
+    bool stream_ptrs;     /* a build without state: PTRs are written as met (cip settles winners) */
+    struct cip_slot *cip; /* cluster IP → its service, open addressing, at most half full */
+    size_t ncip, cip_slots;
     cdns_k8s_groups_t *groups; /* NULL: a build without state */
     emit_mode_t mode;
     uint32_t cur; /* the group being generated (RECORD, FILTER) */
@@ -270,29 +273,108 @@ static int ptr_target(const bctx_t *c, const ptr_cand_t *p, uint8_t target[CDNS_
     return mkname(target, tlen, "%s.%s.%s.svc.%s", name, s->name, s->ns, c->primary->sfx);
 }
 
-/* Records address ip as a PTR candidate of service s (an endpoint's when ep is set). */
-static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const cdns_k8s_epaddr_t *ep)
+/* A build without state knows every service before it writes a record, so it settles the
+ * one contest reverse.go has up front: which service a cluster IP names (the first in the
+ * index's order). Endpoint PTRs are then written as they are met, and no candidate is kept;
+ * at 10k services that is 60k candidates fewer, on the scale envelope 260k. Builds with state
+ * keep candidates (c->ptrs): an update meets only the services it regenerates. */
+typedef struct cip_slot {
+    const cdns_k8s_service_t *svc; /* NULL: empty */
+    uint8_t key[17];               /* ptr_cand_t's key */
+} cip_slot_t;
+
+static size_t cip_home(const uint8_t key[17], size_t slots)
 {
-    uint8_t rev[CDNS_DNAME_MAX];
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < 17; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h & (slots - 1);
+}
+
+static const cdns_k8s_service_t *cip_owner(const bctx_t *c, const uint8_t key[17])
+{
+    if (!c->cip_slots)
+        return NULL;
+    for (size_t i = cip_home(key, c->cip_slots);; i = (i + 1) & (c->cip_slots - 1)) {
+        const cip_slot_t *e = &c->cip[i];
+        if (!e->svc || memcmp(e->key, key, 17) == 0)
+            return e->svc;
+    }
+}
+
+/* Makes s the owner of key unless a service met earlier owns it. */
+static int cip_claim(bctx_t *c, const uint8_t key[17], const cdns_k8s_service_t *s)
+{
+    if (cip_owner(c, key))
+        return CDNS_OK;
+    if (2 * (c->ncip + 1) > c->cip_slots) {
+        size_t slots = c->cip_slots ? 2 * c->cip_slots : 1024;
+        cip_slot_t *t = calloc(slots, sizeof(*t));
+        if (!t)
+            return CDNS_ENOMEM;
+        for (size_t i = 0; i < c->cip_slots; i++) {
+            if (!c->cip[i].svc)
+                continue;
+            size_t j = cip_home(c->cip[i].key, slots);
+            while (t[j].svc)
+                j = (j + 1) & (slots - 1);
+            t[j] = c->cip[i];
+        }
+        free(c->cip);
+        c->cip = t;
+        c->cip_slots = slots;
+    }
+    size_t i = cip_home(key, c->cip_slots);
+    while (c->cip[i].svc)
+        i = (i + 1) & (c->cip_slots - 1);
+    c->cip[i].svc = s;
+    memcpy(c->cip[i].key, key, 17);
+    c->ncip++;
+    return CDNS_OK;
+}
+
+/* Address ip as a PTR candidate of service s (an endpoint's when ep is set), with its reverse
+ * name and target; false when either cannot be written. */
+static bool make_cand(const bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const cdns_k8s_epaddr_t *ep,
+                      ptr_cand_t *p, uint8_t rev[CDNS_DNAME_MAX], uint8_t target[CDNS_DNAME_MAX], size_t *tlen)
+{
     size_t rlen;
     if (cdns_reverse_name(ip, rev, &rlen) != CDNS_OK)
-        return CDNS_OK;
-    ptr_cand_t p = {.svc = s, .ip = ip, .is_service = ep == NULL, .seq = (uint32_t)c->nptrs};
+        return false;
+    *p = (ptr_cand_t){.svc = s, .ip = ip, .is_service = ep == NULL, .seq = (uint32_t)c->nptrs};
     if (ep) {
-        p.hostname = ep->hostname;
-        p.pod = ep->pod;
+        p->hostname = ep->hostname;
+        p->pod = ep->pod;
     }
-    uint8_t target[CDNS_DNAME_MAX];
+    if (ptr_target(c, p, target, tlen) != CDNS_OK)
+        return false;
+    ipaddr_t a = parse_ip(ip);
+    p->key[0] = (uint8_t)(a.family == AF_INET ? 4 : 6);
+    memcpy(p->key + 1, a.a, 16);
+    return true;
+}
+
+/* Records address ip as a PTR candidate of service s (an endpoint's when ep is set), or in a
+ * build without state writes its PTR now when it wins its name. */
+static int push_ptr(bctx_t *c, const cdns_k8s_service_t *s, const char *ip, const cdns_k8s_epaddr_t *ep)
+{
+    ptr_cand_t p;
+    uint8_t rev[CDNS_DNAME_MAX], target[CDNS_DNAME_MAX];
     size_t tlen;
-    if (ptr_target(c, &p, target, &tlen) != CDNS_OK)
+    if (!make_cand(c, s, ip, ep, &p, rev, target, &tlen))
         return CDNS_OK;
+    if (c->stream_ptrs) {
+        /* A cluster IP by the service that owns it; an address no service owns by every
+         * endpoint holding it. */
+        const cdns_k8s_service_t *owner = cip_owner(c, p.key);
+        if ((p.is_service ? owner == s : owner == NULL) && in_reverse_zone(c, rev))
+            add_rr(c, rev, CDNS_T_PTR, c->o->ttl_s, target, tlen);
+        return c->err;
+    }
     /* A candidate counts as writing its name even when another wins it: should the winner
      * go, the name is regenerated from every candidate left. */
     if (c->mode != EMIT_ALL && (!in_reverse_zone(c, rev) || !take(c, rev)))
         return c->err;
-    ipaddr_t a = parse_ip(ip);
-    p.key[0] = (uint8_t)(a.family == AF_INET ? 4 : 6);
-    memcpy(p.key + 1, a.a, 16);
     if (c->nptrs == c->ptrs_cap) {
         size_t cap = c->ptrs_cap ? c->ptrs_cap * 2 : 64;
         ptr_cand_t *v = realloc(c->ptrs, cap * sizeof(*v));
@@ -544,6 +626,35 @@ static bool is_local(const bctx_t *c, const char *ip)
         if (ip_equal(&a, &c->local[i]))
             return true;
     return false;
+}
+
+/* Whether visit_service gets as far as collect_ptrs for s, and collect_ptrs pushes its
+ * cluster IPs. */
+static bool names_cluster_ips(const bctx_t *c, const cdns_k8s_service_t *s)
+{
+    return c->primary && s->type != CDNS_K8S_SVC_EXTERNALNAME && !is_headless(s) &&
+           cdns_k8s_selector_match(c->o->labels, &s->labels) && valid_label(s->name) && valid_label(s->ns) &&
+           (!c->o->nnamespaces || ns_exposed(c, s->ns));
+}
+
+/* The pass before a build without state writes records: every cluster IP's owner. */
+static bool visit_cluster_ips(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    const cdns_k8s_service_t *s = o->u.svc;
+    if (!names_cluster_ips(c, s))
+        return true;
+    for (size_t i = 0; i < s->ncluster_ips; i++) {
+        ptr_cand_t p;
+        uint8_t rev[CDNS_DNAME_MAX], target[CDNS_DNAME_MAX];
+        size_t tlen;
+        int rc = make_cand(c, s, s->cluster_ips[i], NULL, &p, rev, target, &tlen) ? cip_claim(c, p.key, s) : CDNS_OK;
+        if (rc != CDNS_OK) {
+            c->err = rc;
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool visit_service(const cdns_k8s_object_t *o, void *arg)
@@ -810,6 +921,7 @@ static void ctx_deinit(bctx_t *c)
 {
     cdns_builder_free(c->b);
     free(c->ptrs);
+    free(c->cip);
     free(c->own);
     free(c->local);
     free(c->zones);
@@ -876,6 +988,9 @@ static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, 
     if (!(c.b = cdns_builder_new()) || (rc = ctx_init(&c, idx, opts, true)) != CDNS_OK)
         goto fail;
     cdns_k8s_index_each(idx, CDNS_K8S_NAMESPACE, visit_namespace_g, &c);
+    c.stream_ptrs = !groups;
+    if (c.stream_ptrs && !c.err)
+        cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_cluster_ips, &c);
     if (!c.err)
         cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_service_g, &c);
     if (!c.err && opts->pods == CDNS_K8S_PODS_VERIFIED)
