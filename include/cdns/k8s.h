@@ -217,6 +217,14 @@ int cdns_k8s_index_load_fd(cdns_k8s_index_t *idx, int fd, const cdns_k8s_load_op
  * until fn returns false. The objects stay owned by the index. */
 typedef bool (*cdns_k8s_visit_fn)(const cdns_k8s_object_t *o, void *arg);
 void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg);
+/* The same in the order the objects' keys were first stored (a loaded file's order), for a
+ * build that consumes the index: fn may release the object it is given
+ * (cdns_k8s_index_release_service) and nothing else. */
+void cdns_k8s_index_each_inserted(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg);
+/* Frees a service with the EndpointSlices (or core/v1 Endpoints) that name it, for a build that
+ * consumes the index as it goes: memory released in the order it was allocated comes back in
+ * whole pages. Lookups after it keep the index's choice between slices and Endpoints. */
+void cdns_k8s_index_release_service(cdns_k8s_index_t *idx, const char *ns, const char *name);
 /* Lookups; NULL when absent. */
 const cdns_k8s_service_t *cdns_k8s_index_service(const cdns_k8s_index_t *idx, const char *ns, const char *name);
 const cdns_k8s_namespace_t *cdns_k8s_index_namespace(const cdns_k8s_index_t *idx, const char *name);

@@ -21,6 +21,7 @@
 typedef struct hent {
     char *key;
     uint32_t hash;
+    uint32_t seq; /* when the key was first stored: cdns_k8s_index_each_inserted's order */
     void *val;
     uint64_t gen; /* the relist that last stored it (cdns_k8s_index_upsert_gen) */
     struct hent *next;
@@ -30,6 +31,7 @@ typedef struct hmap {
     hent_t **b;
     size_t nb;
     size_t n;
+    uint32_t next_seq;
 } hmap_t;
 
 static uint32_t hash_str(const char *s)
@@ -91,6 +93,7 @@ static int hmap_put(hmap_t *m, const char *key, void *val, uint64_t gen, void **
         return CDNS_ENOMEM;
     }
     e->hash = hash_str(key);
+    e->seq = m->next_seq++;
     e->val = val;
     e->gen = gen;
     e->next = m->b[e->hash & (m->nb - 1)];
@@ -148,6 +151,7 @@ struct cdns_k8s_index {
     hmap_t kinds[CDNS_K8S_NAMESPACE + 1]; /* by cdns_k8s_kind_t; [NONE] unused */
     hmap_t slices_by_svc;                 /* "ns/service" → slice_list_t */
     uint64_t last_gen;                    /* the last relist generation handed out */
+    bool slices_pinned;                   /* a consuming build released slices: still "uses slices" */
 };
 
 static void free_svc(void *p)
@@ -207,7 +211,7 @@ size_t cdns_k8s_index_count(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind)
 
 bool cdns_k8s_index_uses_slices(const cdns_k8s_index_t *idx)
 {
-    return idx->kinds[CDNS_K8S_ENDPOINTSLICE].n > 0;
+    return idx->kinds[CDNS_K8S_ENDPOINTSLICE].n > 0 || idx->slices_pinned;
 }
 
 /* "ns/name" into buf, or a malloc'd string when it does not fit (*heap set). */
@@ -459,15 +463,20 @@ static int cmp_keys(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg)
+static int cmp_seq(const void *a, const void *b)
+{
+    const hent_t *x = *(const hent_t *const *)a, *y = *(const hent_t *const *)b;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static void each_in(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, int (*cmp)(const void *, const void *),
+                    cdns_k8s_visit_fn fn, void *arg)
 {
     if (kind <= CDNS_K8S_NONE || kind > CDNS_K8S_NAMESPACE)
         return;
     const hmap_t *m = &idx->kinds[kind];
     if (!m->n)
         return;
-    /* Sorting by key gives builds a stable order (namespace, then name), so two builds from the
-     * same objects produce the same snapshot whatever order the events came in. */
     hent_t **v = malloc(m->n * sizeof(*v));
     if (!v) {
         cdns_warn("plugin/kubernetes: out of memory while iterating the index");
@@ -477,13 +486,57 @@ void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns
     for (size_t i = 0; i < m->nb; i++)
         for (hent_t *e = m->b[i]; e; e = e->next)
             v[k++] = e;
-    qsort(v, k, sizeof(*v), cmp_keys);
+    qsort(v, k, sizeof(*v), cmp);
     for (size_t i = 0; i < k; i++) {
+        /* Read before the call: fn may release the object, and its entry with it. */
         cdns_k8s_object_t o = {.kind = kind, .u.ptr = v[i]->val};
         if (!fn(&o, arg))
             break;
     }
     free(v);
+}
+
+void cdns_k8s_index_each(const cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg)
+{
+    /* Sorting by key gives builds a stable order (namespace, then name), so two builds from the
+     * same objects produce the same snapshot whatever order the events came in. */
+    each_in(idx, kind, cmp_keys, fn, arg);
+}
+
+void cdns_k8s_index_each_inserted(cdns_k8s_index_t *idx, cdns_k8s_kind_t kind, cdns_k8s_visit_fn fn, void *arg)
+{
+    each_in(idx, kind, cmp_seq, fn, arg);
+}
+
+void cdns_k8s_index_release_service(cdns_k8s_index_t *idx, const char *ns, const char *name)
+{
+    char buf[256];
+    bool heap;
+    char *key = make_key(ns, name, buf, sizeof(buf), &heap);
+    if (!key)
+        return; /* out of memory: the objects are freed with the index instead */
+    if (idx->kinds[CDNS_K8S_ENDPOINTSLICE].n)
+        idx->slices_pinned = true;
+    slice_list_t *l = hmap_del(&idx->slices_by_svc, key);
+    for (size_t i = 0; l && i < l->n; i++) {
+        char sbuf[256];
+        bool sheap;
+        char *skey = make_key(l->v[i]->ns, l->v[i]->name, sbuf, sizeof(sbuf), &sheap);
+        void *v = skey ? hmap_del(&idx->kinds[CDNS_K8S_ENDPOINTSLICE], skey) : NULL;
+        if (v)
+            free_eps(v);
+        if (sheap)
+            free(skey);
+    }
+    if (l)
+        free_list(l);
+    void *v = hmap_del(&idx->kinds[CDNS_K8S_ENDPOINTS], key);
+    if (v)
+        free_eps(v);
+    if ((v = hmap_del(&idx->kinds[CDNS_K8S_SERVICE], key)) != NULL)
+        free_svc(v);
+    if (heap)
+        free(key);
 }
 
 /* ------------------------------------------------------- service endpoints */

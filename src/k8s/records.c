@@ -186,6 +186,8 @@ typedef struct bctx {
     bool stream_ptrs;     /* a build without state: PTRs are written as met (cip settles winners) */
     struct cip_slot *cip; /* cluster IP → its service, open addressing, at most half full */
     size_t ncip, cip_slots;
+    cdns_k8s_index_t *consume; /* a build that frees each service once its records are written */
+    size_t released, trim_every;
     cdns_k8s_groups_t *groups; /* NULL: a build without state */
     emit_mode_t mode;
     uint32_t cur; /* the group being generated (RECORD, FILTER) */
@@ -291,15 +293,22 @@ static size_t cip_home(const uint8_t key[17], size_t slots)
     return h & (slots - 1);
 }
 
-static const cdns_k8s_service_t *cip_owner(const bctx_t *c, const uint8_t key[17])
+/* The slot of key, or the empty slot where it would go; NULL when there is no table. */
+static cip_slot_t *cip_slot(const bctx_t *c, const uint8_t key[17])
 {
     if (!c->cip_slots)
         return NULL;
     for (size_t i = cip_home(key, c->cip_slots);; i = (i + 1) & (c->cip_slots - 1)) {
-        const cip_slot_t *e = &c->cip[i];
+        cip_slot_t *e = &c->cip[i];
         if (!e->svc || memcmp(e->key, key, 17) == 0)
-            return e->svc;
+            return e;
     }
+}
+
+static const cdns_k8s_service_t *cip_owner(const bctx_t *c, const uint8_t key[17])
+{
+    const cip_slot_t *e = cip_slot(c, key);
+    return e ? e->svc : NULL;
 }
 
 /* Makes s the owner of key unless a service met earlier owns it. */
@@ -706,6 +715,35 @@ out:
     return c->err == CDNS_OK;
 }
 
+/* Owner of the cluster IPs a released service owned: endpoints met later still yield to it, and
+ * no pointer to freed memory is kept. */
+static const cdns_k8s_service_t released_service;
+
+/* A consuming build frees each service with its endpoints once its records are written (our
+ * own service stays: the apex records read it at the end). The objects were allocated in file
+ * order and are visited in it, so freed memory forms whole pages, which a trim every 1/16 of
+ * the services gives back: the index shrinks while the builder grows. */
+static bool visit_service_consume(const cdns_k8s_object_t *o, void *arg)
+{
+    bctx_t *c = arg;
+    const cdns_k8s_service_t *s = o->u.svc;
+    bool ok = visit_service(o, arg);
+    if (!ok || (c->nown && c->own[c->nown - 1] == s))
+        return ok;
+    for (size_t i = 0; i < s->ncluster_ips; i++) {
+        ipaddr_t a = parse_ip(s->cluster_ips[i]);
+        uint8_t key[17] = {(uint8_t)(a.family == AF_INET ? 4 : 6)};
+        memcpy(key + 1, a.a, 16);
+        cip_slot_t *e = a.family ? cip_slot(c, key) : NULL;
+        if (e && e->svc == s)
+            e->svc = &released_service;
+    }
+    cdns_k8s_index_release_service(c->consume, s->ns, s->name);
+    if (++c->released % c->trim_every == 0)
+        malloc_trim(0);
+    return true;
+}
+
 static bool visit_pod(const cdns_k8s_object_t *o, void *arg)
 {
     bctx_t *c = arg;
@@ -975,8 +1013,9 @@ static bool visit_namespace_g(const cdns_k8s_object_t *o, void *arg)
 }
 
 /* Everything from the index into a fresh builder; with groups, records who wrote what. With
- * consume (idx itself), the index is freed once its records are in the builder, before the
- * commit lays out the snapshot: the two largest things a load makes are never held together. */
+ * consume (idx itself), each service goes with its endpoints once its records are in the
+ * builder, and the rest of the index before the commit lays out the snapshot: the two largest
+ * things a load makes are never held together. */
 static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, cdns_k8s_groups_t *groups,
                       cdns_k8s_index_t *consume, cdns_snapshot_t **out)
 {
@@ -991,8 +1030,14 @@ static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, 
     c.stream_ptrs = !groups;
     if (c.stream_ptrs && !c.err)
         cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_cluster_ips, &c);
-    if (!c.err)
+    if (consume && !c.err) {
+        c.consume = consume;
+        c.trim_every = cdns_k8s_index_count(idx, CDNS_K8S_SERVICE) / 16;
+        c.trim_every = c.trim_every < 256 ? 256 : c.trim_every;
+        cdns_k8s_index_each_inserted(consume, CDNS_K8S_SERVICE, visit_service_consume, &c);
+    } else if (!c.err) {
         cdns_k8s_index_each(idx, CDNS_K8S_SERVICE, visit_service_g, &c);
+    }
     if (!c.err && opts->pods == CDNS_K8S_PODS_VERIFIED)
         cdns_k8s_index_each(idx, CDNS_K8S_POD, visit_pod_g, &c);
     if (groups && !c.err)

@@ -190,6 +190,54 @@ START_TEST(test_many)
 }
 END_TEST
 
+typedef struct release_walk {
+    cdns_k8s_index_t *idx;
+    char order[256];
+} release_walk_t;
+
+static bool release_visit(const cdns_k8s_object_t *o, void *arg)
+{
+    release_walk_t *w = arg;
+    strcat(w->order, o->u.svc->name);
+    strcat(w->order, " ");
+    cdns_k8s_index_release_service(w->idx, o->u.svc->ns, o->u.svc->name);
+    return true;
+}
+
+/* A consuming build's way through the index: services in the order they were first stored
+ * (replacing one keeps its place), each released with its slices while the walk goes on, and
+ * the choice of slices over Endpoints outlives the last slice. */
+START_TEST(test_release_in_insertion_order)
+{
+    release_walk_t w = {.idx = cdns_k8s_index_new()};
+    static const char *const names[] = {"zeta", "alpha", "mid", "beta"};
+    char json[512];
+    for (size_t i = 0; i < CDNS_ARRAY_LEN(names); i++) {
+        snprintf(json, sizeof(json),
+                 "{\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"n\"},"
+                 "\"spec\":{\"clusterIP\":\"10.1.0.%zu\"}}",
+                 names[i], i + 1);
+        upsert_json(w.idx, json);
+    }
+    upsert_json(w.idx, "{\"kind\":\"Service\",\"metadata\":{\"name\":\"alpha\",\"namespace\":\"n\"},"
+                       "\"spec\":{\"clusterIP\":\"10.1.0.9\"}}");
+    char buf[1024];
+    upsert_json(w.idx, slice(buf, sizeof(buf), "zeta-1", "zeta", "10.2.0.1", true));
+    upsert_json(w.idx, slice(buf, sizeof(buf), "zeta-2", "zeta", "10.2.0.2", true));
+    upsert_json(w.idx, slice(buf, sizeof(buf), "beta-1", "beta", "10.2.0.3", true));
+    upsert_json(w.idx, "{\"kind\":\"Endpoints\",\"metadata\":{\"name\":\"mid\",\"namespace\":\"n\"},"
+                       "\"subsets\":[{\"addresses\":[{\"ip\":\"10.9.0.1\"}],\"ports\":[{\"port\":80}]}]}");
+    cdns_k8s_index_each_inserted(w.idx, CDNS_K8S_SERVICE, release_visit, &w);
+    ck_assert_str_eq(w.order, "zeta alpha mid beta ");
+    ck_assert_uint_eq(cdns_k8s_index_count(w.idx, CDNS_K8S_SERVICE), 0);
+    ck_assert_uint_eq(cdns_k8s_index_count(w.idx, CDNS_K8S_ENDPOINTSLICE), 0);
+    ck_assert_uint_eq(cdns_k8s_index_count(w.idx, CDNS_K8S_ENDPOINTS), 0);
+    /* Later lookups still read slices, not the Endpoints a file may also hold. */
+    ck_assert(cdns_k8s_index_uses_slices(w.idx));
+    cdns_k8s_index_free(w.idx);
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
     Suite *s = suite_create("k8s_index");
@@ -199,6 +247,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_slices_win_over_endpoints);
     tcase_add_test(tc, test_load_list);
     tcase_add_test(tc, test_many);
+    tcase_add_test(tc, test_release_in_insertion_order);
     suite_add_tcase(s, tc);
     return s;
 }

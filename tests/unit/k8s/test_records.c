@@ -589,6 +589,14 @@ START_TEST(test_build_consume)
     ck_assert_int_eq(cdns_k8s_build_consume(mine, &o, &s), CDNS_OK);
     k8s_check_all(s, &o, serve_cases, CDNS_ARRAY_LEN(serve_cases));
     cdns_snapshot_free(s);
+    /* Our own service outlives its visit: the apex's NS records read it (and its endpoints)
+     * after every other service has been released. */
+    o.local_ips = kubedns_ep;
+    o.nlocal_ips = 1;
+    mine = k8s_load("handler.json");
+    ck_assert_int_eq(cdns_k8s_build_consume(mine, &o, &s), CDNS_OK);
+    k8s_check_all(s, &o, own_ns_cases, CDNS_ARRAY_LEN(own_ns_cases));
+    cdns_snapshot_free(s);
 }
 END_TEST
 
