@@ -20,6 +20,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "store/builder_int.h"
 
@@ -27,6 +29,7 @@
 #define BN_EXPLICIT CDNS_STORE__BN_EXPLICIT
 #define BN_DEAD CDNS_STORE__BN_DEAD
 #define BN_TOUCHED CDNS_STORE__BN_TOUCHED
+#define BN_DELEG CDNS_STORE__BN_DELEG
 
 typedef cdns_store__bnode_t bnode_t;
 typedef cdns_store__brec_t brec_t;
@@ -153,6 +156,7 @@ static uint32_t push_node(cdns_builder_t *b, uint32_t name_off, size_t len, uint
     n->flags = 0;
     n->children = 0;
     n->idx = CDNS_STORE__NONE;
+    n->nrrsets = 0;
     table_put(b->table, b->table_slots, hash, idx);
     return idx;
 }
@@ -533,29 +537,40 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx)
 }
 
 /* Records by node with a counting sort (linear: the node indices are dense), then each node's
- * few records by type and rdata; a general sort of 300k records costs several times more. */
+ * few records by type and rdata; a general sort of 300k records costs several times more. The
+ * records are permuted in place (each one taken to its node's next free place, the one there
+ * carried on), so the sort needs no second array of records: 24 MB on the scale envelope. */
 static int sort_records(cdns_builder_t *b)
 {
-    size_t n = b->nrecs;
+    size_t n = b->nrecs, nn = b->nnodes;
     if (n < 2)
         return CDNS_OK;
-    uint32_t *next = calloc(b->nnodes + 1, sizeof(*next));
-    brec_t *sorted = malloc(n * sizeof(*sorted));
-    if (!next || !sorted) {
-        free(next);
-        free(sorted);
+    uint32_t *head = calloc(nn + 1, sizeof(*head)), *end = malloc((nn ? nn : 1) * sizeof(*end));
+    if (!head || !end) {
+        free(head);
+        free(end);
         return CDNS_ENOMEM;
     }
+    brec_t *sorted = b->recs;
     for (size_t i = 0; i < n; i++)
-        next[b->recs[i].node + 1]++;
-    for (size_t i = 1; i <= b->nnodes; i++)
-        next[i] += next[i - 1];
-    for (size_t i = 0; i < n; i++)
-        sorted[next[b->recs[i].node]++] = b->recs[i];
-    free(next);
-    free(b->recs);
-    b->recs = sorted;
-    b->recs_cap = n;
+        head[sorted[i].node + 1]++;
+    for (size_t i = 1; i <= nn; i++)
+        head[i] += head[i - 1];
+    for (size_t i = 0; i < nn; i++)
+        end[i] = head[i + 1];
+    for (uint32_t nd = 0; nd < nn; nd++) {
+        while (head[nd] < end[nd]) {
+            brec_t r = sorted[head[nd]];
+            while (r.node != nd) {
+                brec_t displaced = sorted[head[r.node]];
+                sorted[head[r.node]++] = r;
+                r = displaced;
+            }
+            sorted[head[nd]++] = r;
+        }
+    }
+    free(head);
+    free(end);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): the counting sort wrote all n. */
@@ -687,6 +702,24 @@ static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *dead, size
     for (size_t i = 0; i < b->nnodes; i++)
         *dead += (b->nodes[i].flags & BN_DEAD) != 0;
     return CDNS_OK;
+}
+
+/* Gives the kernel back the whole pages of buf[0, done) past the mark `gone` (a previous
+ * return), once a MiB more has been read; returns the new mark. For a buffer read once, front to
+ * back, while something else grows: only pages wholly inside the buffer go (the allocator keeps
+ * its headers outside it), and a page given back reads as zeros, which the reader never sees.
+ * A failed madvise leaves the pages where they were. */
+static size_t release_read(void *buf, size_t done, size_t gone)
+{
+    if (done - gone < (1u << 20))
+        return gone;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)buf + gone + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)buf + done) & ~(page - 1);
+    if (hi <= lo)
+        return gone;
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return hi - (uintptr_t)buf;
 }
 
 static size_t align8(size_t n)
@@ -852,6 +885,78 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->zone_deleg = (uint32_t *)(own + o_deleg);
     s->zone_apex = (uint32_t *)(own + o_apex);
     s->gen = cdns_store__next_gen();
+    cdns_store__chunk_t *chunk = calloc(1, chunk_bytes);
+    if (!chunk) {
+        rc = CDNS_ENOMEM;
+        goto fail;
+    }
+    atomic_init(&chunk->refs, 1);
+    chunk->id = 0;
+    chunk->nodes = (uint32_t)nnodes;
+    chunk->bytes = chunk_bytes;
+    s->chunks[0].chunk = chunk;
+    s->chunks[0].nodes = (uint32_t)nnodes;
+    s->nchunks = 1;
+    s->nnodes = (uint32_t)nnodes;
+    s->nlive = (uint32_t)(nnodes - nplaceholders);
+    s->ndead = s->dead_floor = (uint32_t)nplaceholders;
+    s->nrecords = cnt.nrecs;
+    uint8_t *base = (uint8_t *)chunk;
+    cdns_rrset_t *rrsets = (cdns_rrset_t *)(base + o_rrsets);
+    uint32_t *targets = (uint32_t *)(base + o_targets);
+    uint8_t *names = base + o_names;
+    uint8_t *rdp = base + o_rdata;
+
+    /* Each part of the builder goes as soon as the snapshot holds what it carried, the largest
+     * first, so a load's peak stays near the larger of builder and snapshot, not their sum.
+     * RRsets, their rdata and targets, in record order (node, then type); the records are read
+     * once, front to back, and their pages are given back behind the reader. */
+    size_t k = 0, t = 0, gone = 0;
+    for (size_t i = 0; i < cnt.nrecs;) {
+        size_t j = i + 1;
+        while (j < cnt.nrecs && same_rrset(&b->recs[i], &b->recs[j]))
+            j++;
+        const brec_t *r0 = &b->recs[i];
+        bnode_t *bn = &b->nodes[r0->node];
+        if (!bn->nrrsets)
+            bn->idx = (uint32_t)k; /* the node's first RRset; the rest follow it */
+        cdns_rrset_t *rs = &rrsets[k++];
+        if (bn->nrrsets == UINT16_MAX) {
+            rc = CDNS_ERANGE;
+            goto fail;
+        }
+        bn->nrrsets++;
+        uint32_t *rt = NULL;
+        if (cdns_store__target_offset(r0->type) >= 0) {
+            rt = &targets[t];
+            memcpy(rt, &tgt[t], (j - i) * sizeof(*rt));
+            t += j - i;
+        }
+        cdns_store__fill_rrset(rs, b, r0, j - i, rt, &rdp);
+        if (r0->type == CDNS_T_NS && !(bn->flags & BN_APEX)) {
+            bn->flags |= BN_DELEG;
+            s->zone_deleg[bn->zone]++;
+        }
+        i = j;
+        gone = release_read(b->recs, i * sizeof(*b->recs), gone);
+    }
+    free(b->recs);
+    free(b->rdata);
+    free(tgt);
+    b->recs = NULL;
+    b->rdata = NULL;
+    tgt = NULL;
+    b->nrecs = b->recs_cap = b->rdata_len = b->rdata_cap = 0;
+
+    /* Names: ancestors get their bytes from their descendant's copy, which carries the same
+     * octets at the same place, so writing every node's name is idempotent. */
+    for (size_t i = 0; i < nnodes; i++)
+        memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+    free(b->names);
+    b->names = NULL;
+    b->names_len = b->names_cap = 0;
+
+    /* The name table and the pages of nodes, now that records and names have made room. */
     s->tab = calloc(1, sizeof(cdns_store__table_t) + slots * sizeof(atomic_uint));
     if (!s->tab) {
         rc = CDNS_ENOMEM;
@@ -865,18 +970,6 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->tab->head = s->gen;
     s->table = s->tab->slot;
     s->table_slots = (uint32_t)slots;
-    cdns_store__chunk_t *chunk = calloc(1, chunk_bytes);
-    if (!chunk) {
-        rc = CDNS_ENOMEM;
-        goto fail;
-    }
-    atomic_init(&chunk->refs, 1);
-    chunk->id = 0;
-    chunk->nodes = (uint32_t)nnodes;
-    chunk->bytes = chunk_bytes;
-    s->chunks[0].chunk = chunk;
-    s->chunks[0].nodes = (uint32_t)nnodes;
-    s->nchunks = 1;
     for (size_t i = 0; i < npages; i++) {
         /* calloc: the slots past the last node of the last page stay zero and unread. */
         cdns_store__page_t *pg = calloc(1, sizeof(*pg));
@@ -891,24 +984,6 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->dir_pages = (uint32_t)dir_pages;
     for (size_t i = npages; i < dir_pages; i++)
         s->pages[i] = &cdns_store__empty_page;
-    s->nnodes = (uint32_t)nnodes;
-    s->nlive = (uint32_t)(nnodes - nplaceholders);
-    s->ndead = s->dead_floor = (uint32_t)nplaceholders;
-    s->nrecords = cnt.nrecs;
-    uint8_t *base = (uint8_t *)chunk;
-    cdns_rrset_t *rrsets = (cdns_rrset_t *)(base + o_rrsets);
-    uint32_t *targets = (uint32_t *)(base + o_targets);
-    uint8_t *names = base + o_names;
-    uint8_t *rdp = base + o_rdata;
-
-    /* Names first: ancestors get their bytes from their descendant's copy, which carries the
-     * same octets at the same place, so writing every node's name is idempotent. The builder's
-     * copy goes as soon as the snapshot has its own. */
-    for (size_t i = 0; i < nnodes; i++)
-        memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
-    free(b->names);
-    b->names = NULL;
-    b->names_len = b->names_cap = 0;
 
     /* Nodes and the table. */
     for (size_t i = 0; i < nnodes; i++) {
@@ -919,7 +994,10 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         n->name_len = bn->name_len;
         n->labels = bn->labels;
         n->zone = bn->zone;
-        n->flags = (bn->flags & BN_APEX) ? CDNS_NODE_APEX : 0;
+        n->flags = (uint16_t)(((bn->flags & BN_APEX) ? CDNS_NODE_APEX : 0) |
+                              ((bn->flags & BN_DELEG) ? CDNS_NODE_DELEGATION : 0));
+        n->rrsets = bn->nrrsets ? &rrsets[bn->idx] : NULL;
+        n->nrrsets = bn->nrrsets;
         meta->children = bn->children;
         meta->chunk = 0;
         meta->flags = (bn->flags & BN_EXPLICIT) ? CDNS_STORE__META_EXPLICIT : 0;
@@ -935,44 +1013,11 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
                               (CDNS_STORE__TAG(bn->hash) << CDNS_STORE__IDX_BITS) | (uint32_t)(i + 1),
                               memory_order_relaxed);
     }
-    /* The builder's nodes are in the snapshot now, and what is left to lay out reads only
-     * the records, their rdata and the zones: each part of the builder is given back as soon
-     * as the snapshot holds it, so a load's peak stays below builder plus snapshot. */
     free(b->nodes);
     free(pos);
     b->nodes = NULL;
     pos = NULL;
     b->nnodes = b->nodes_cap = 0;
-
-    /* RRsets, their rdata and targets, in record order (node, then type). */
-    size_t k = 0, t = 0;
-    for (size_t i = 0; i < cnt.nrecs;) {
-        size_t j = i + 1;
-        while (j < cnt.nrecs && same_rrset(&b->recs[i], &b->recs[j]))
-            j++;
-        const brec_t *r0 = &b->recs[i];
-        cdns_node_t *n = cdns_store__node(s, r0->node);
-        cdns_rrset_t *rs = &rrsets[k++];
-        if (!n->rrsets)
-            n->rrsets = rs;
-        if (n->nrrsets == UINT16_MAX) {
-            rc = CDNS_ERANGE;
-            goto fail;
-        }
-        n->nrrsets++;
-        uint32_t *rt = NULL;
-        if (cdns_store__target_offset(r0->type) >= 0) {
-            rt = &targets[t];
-            memcpy(rt, &tgt[t], (j - i) * sizeof(*rt));
-            t += j - i;
-        }
-        cdns_store__fill_rrset(rs, b, r0, j - i, rt, &rdp);
-        if (r0->type == CDNS_T_NS && !(n->flags & CDNS_NODE_APEX)) {
-            n->flags |= CDNS_NODE_DELEGATION;
-            s->zone_deleg[n->zone]++;
-        }
-        i = j;
-    }
 
     for (size_t z = 0; z < b->nzones; z++)
         s->zone_apex[z] = b->zones[z];

@@ -14,14 +14,17 @@
 #define CDNS_STORE__BN_EXPLICIT 0x2u /* given to cdns_builder_add_name */
 #define CDNS_STORE__BN_DEAD 0x4u     /* a target's name that is no node: a dead placeholder */
 #define CDNS_STORE__BN_TOUCHED 0x8u  /* update builders: given by the caller (else made by commit) */
+#define CDNS_STORE__BN_DELEG 0x10u   /* full commits: NS below an apex (CDNS_NODE_DELEGATION) */
 
 /* A name being built. Names of empty non-terminals point into their descendant's copy. */
 typedef struct cdns_store__bnode {
     uint32_t name_off; /* into b->names */
     uint32_t hash;     /* cdns_dname_hash of the name */
     uint32_t children; /* full builds: live nodes one label below */
-    uint32_t idx;      /* update builders: index of the node in the result, CDNS_STORE__NONE if none */
+    uint32_t idx;      /* update builders: index of the node in the result, CDNS_STORE__NONE if none;
+                          full commits: index of the node's first RRset */
     uint16_t zone;     /* index into the zones: the deepest zone holding the name */
+    uint16_t nrrsets;  /* full commits: RRsets written for the node */
     uint8_t name_len;
     uint8_t labels;
     uint8_t flags; /* CDNS_STORE__BN_* */
