@@ -258,7 +258,7 @@ static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels
             break;
         missing += have[k] < 0;
     }
-    if (k == n)
+    if (k >= n)
         return CDNS_ERANGE;
     int rc = reserve_nodes(b, missing, have[0] < 0 ? len : 0);
     if (rc != CDNS_OK)
@@ -949,9 +949,20 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     b->nrecs = b->recs_cap = b->rdata_len = b->rdata_cap = 0;
 
     /* Names: ancestors get their bytes from their descendant's copy, which carries the same
-     * octets at the same place, so writing every node's name is idempotent. */
-    for (size_t i = 0; i < nnodes; i++)
+     * octets at the same place, so writing every node's name is idempotent. Nodes come nearly
+     * in the order their names were appended, so the builder's copy is read almost front to
+     * back: below the lowest offset any later node reads (low[], when there is room for it)
+     * its pages are given back during the copy. */
+    uint32_t *low = malloc((nnodes ? nnodes : 1) * sizeof(*low));
+    for (size_t i = nnodes; low && i-- > 0;)
+        low[i] = i + 1 < nnodes && low[i + 1] < b->nodes[i].name_off ? low[i + 1] : b->nodes[i].name_off;
+    size_t names_gone = 0;
+    for (size_t i = 0; i < nnodes; i++) {
         memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+        if (low && i + 1 < nnodes)
+            names_gone = release_read(b->names, low[i + 1], names_gone);
+    }
+    free(low);
     free(b->names);
     b->names = NULL;
     b->names_len = b->names_cap = 0;
@@ -970,23 +981,26 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->tab->head = s->gen;
     s->table = s->tab->slot;
     s->table_slots = (uint32_t)slots;
-    for (size_t i = 0; i < npages; i++) {
-        /* calloc: the slots past the last node of the last page stay zero and unread. */
-        cdns_store__page_t *pg = calloc(1, sizeof(*pg));
-        if (!pg) {
-            rc = CDNS_ENOMEM;
-            goto fail;
-        }
-        atomic_init(&pg->refs, 1);
-        pg->gen = s->gen;
-        s->pages[s->npages++] = pg;
-    }
     s->dir_pages = (uint32_t)dir_pages;
     for (size_t i = npages; i < dir_pages; i++)
         s->pages[i] = &cdns_store__empty_page;
 
-    /* Nodes and the table. */
+    /* Nodes and the table; each page of nodes is allocated as the nodes reach it, and the
+     * builder's nodes (read once, in order) are given back behind. */
+    size_t nodes_gone = 0;
     for (size_t i = 0; i < nnodes; i++) {
+        if ((i & CDNS_STORE__PAGE_MASK) == 0) {
+            /* calloc: the slots past the last node of the last page stay zero and unread. */
+            cdns_store__page_t *pg = calloc(1, sizeof(*pg));
+            if (!pg) {
+                rc = CDNS_ENOMEM;
+                goto fail;
+            }
+            atomic_init(&pg->refs, 1);
+            pg->gen = s->gen;
+            s->pages[s->npages++] = pg;
+            nodes_gone = release_read(b->nodes, i * sizeof(*b->nodes), nodes_gone);
+        }
         const bnode_t *bn = &b->nodes[i];
         cdns_node_t *n = cdns_store__node(s, (uint32_t)i);
         cdns_store__meta_t *meta = cdns_store__meta(s, (uint32_t)i);
