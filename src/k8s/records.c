@@ -1026,6 +1026,9 @@ static int build_full(const cdns_k8s_index_t *idx, const cdns_k8s_opts_t *opts, 
         cdns_k8s__groups_clear(groups);
     if (!(c.b = cdns_builder_new()) || (rc = ctx_init(&c, idx, opts, true)) != CDNS_OK)
         goto fail;
+    /* Only a build with state is ever the base of an update (cdns_k8s_build_next). */
+    if (!groups)
+        cdns_builder_freeze(c.b);
     cdns_k8s_index_each(idx, CDNS_K8S_NAMESPACE, visit_namespace_g, &c);
     c.stream_ptrs = !groups;
     if (c.stream_ptrs && !c.err)

@@ -343,12 +343,18 @@ cdns_builder_t *cdns_builder_new(void)
 
 cdns_builder_t *cdns_builder_update(const cdns_snapshot_t *base)
 {
-    if (!base)
+    if (!base || base->frozen)
         return NULL;
     cdns_builder_t *b = calloc(1, sizeof(cdns_builder_t));
     if (b)
         b->base = base;
     return b;
+}
+
+void cdns_builder_freeze(cdns_builder_t *b)
+{
+    if (b && !b->base)
+        b->frozen = true;
 }
 
 void cdns_builder_free(cdns_builder_t *b)
@@ -885,6 +891,7 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->zone_deleg = (uint32_t *)(own + o_deleg);
     s->zone_apex = (uint32_t *)(own + o_apex);
     s->gen = cdns_store__next_gen();
+    s->frozen = b->frozen;
     cdns_store__chunk_t *chunk = calloc(1, chunk_bytes);
     if (!chunk) {
         rc = CDNS_ENOMEM;
@@ -991,7 +998,7 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     for (size_t i = 0; i < nnodes; i++) {
         if ((i & CDNS_STORE__PAGE_MASK) == 0) {
             /* calloc: the slots past the last node of the last page stay zero and unread. */
-            cdns_store__page_t *pg = calloc(1, sizeof(*pg));
+            cdns_store__page_t *pg = calloc(1, b->frozen ? CDNS_STORE__FROZEN_PAGE_BYTES : sizeof(*pg));
             if (!pg) {
                 rc = CDNS_ENOMEM;
                 goto fail;
@@ -1003,7 +1010,6 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         }
         const bnode_t *bn = &b->nodes[i];
         cdns_node_t *n = cdns_store__node(s, (uint32_t)i);
-        cdns_store__meta_t *meta = cdns_store__meta(s, (uint32_t)i);
         n->name = names + pos[i];
         n->name_len = bn->name_len;
         n->labels = bn->labels;
@@ -1012,10 +1018,13 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
                               ((bn->flags & BN_DELEG) ? CDNS_NODE_DELEGATION : 0));
         n->rrsets = bn->nrrsets ? &rrsets[bn->idx] : NULL;
         n->nrrsets = bn->nrrsets;
-        meta->children = bn->children;
-        meta->chunk = 0;
-        meta->flags = (bn->flags & BN_EXPLICIT) ? CDNS_STORE__META_EXPLICIT : 0;
-        meta->name_len = bn->name_len;
+        if (!b->frozen) {
+            cdns_store__meta_t *meta = cdns_store__meta(s, (uint32_t)i);
+            meta->children = bn->children;
+            meta->chunk = 0;
+            meta->flags = (bn->flags & BN_EXPLICIT) ? CDNS_STORE__META_EXPLICIT : 0;
+            meta->name_len = bn->name_len;
+        }
         if (bn->flags & BN_DEAD) {
             n->flags = CDNS_STORE__NODE_DEAD;
             n->name_len = 0; /* see CDNS_STORE__NODE_DEAD */

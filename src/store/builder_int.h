@@ -58,6 +58,7 @@ struct cdns_builder {
     uint32_t *zones; /* full builds: apex node index per zone */
     size_t nzones, zones_cap;
     const cdns_snapshot_t *base; /* update builders: the snapshot the change applies to */
+    bool frozen;                 /* cdns_builder_freeze: the snapshot keeps no update metadata */
 };
 
 /* What the records of a builder need in a snapshot once sorted and deduplicated. */

@@ -204,7 +204,8 @@ size_t cdns_snapshot_memory(const cdns_snapshot_t *s)
 
 size_t cdns_store__memory(const cdns_snapshot_t *s)
 {
-    size_t m = sizeof(*s) + (size_t)s->npages * sizeof(cdns_store__page_t);
+    size_t page = s->frozen ? CDNS_STORE__FROZEN_PAGE_BYTES : sizeof(cdns_store__page_t);
+    size_t m = sizeof(*s) + (size_t)s->npages * page;
     m += s->nzones * (sizeof(cdns_zone_t) + 2 * sizeof(uint32_t)) + s->nchunks * sizeof(cdns_store__chunkref_t);
     m += s->dir_pages * sizeof(cdns_store__page_t *);
     m += sizeof(cdns_store__table_t) + (size_t)s->table_slots * sizeof(atomic_uint);

@@ -18,6 +18,7 @@
 #define CDNS_STORE_INT_H
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -65,10 +66,13 @@ typedef struct cdns_store__meta {
 
 typedef struct cdns_store__page {
     cdns_node_t nodes[CDNS_STORE__PAGE_NODES]; /* first: a node's address is page + 24 * slot */
-    cdns_store__meta_t meta[CDNS_STORE__PAGE_NODES];
-    atomic_uint refs; /* snapshots whose directory points here */
-    uint64_t gen;     /* the commit that made it: only that commit writes it, the others copy it */
+    atomic_uint refs;                          /* snapshots whose directory points here */
+    uint64_t gen; /* the commit that made it: only that commit writes it, the others copy it */
+    cdns_store__meta_t meta[CDNS_STORE__PAGE_NODES]; /* last: a frozen snapshot's pages end before it */
 } cdns_store__page_t;
+
+/* Bytes of a page of a frozen snapshot (cdns_builder_freeze): no update metadata. */
+#define CDNS_STORE__FROZEN_PAGE_BYTES offsetof(cdns_store__page_t, meta)
 
 /* One allocation of names, RRsets, targets and rdata; the data follows the header. */
 typedef struct cdns_store__chunk {
@@ -143,6 +147,7 @@ struct cdns_snapshot {
     cdns_store__chunkref_t *chunks; /* sorted by chunk id */
     uint32_t nchunks;
     void *block; /* this snapshot's own allocation: zones, zone_deleg, zone_apex, chunks, pages */
+    bool frozen; /* no update metadata in its pages: never the base of an update */
 };
 
 static inline cdns_node_t *cdns_store__node(const cdns_snapshot_t *s, uint32_t idx)
@@ -150,6 +155,7 @@ static inline cdns_node_t *cdns_store__node(const cdns_snapshot_t *s, uint32_t i
     return &s->pages[idx >> CDNS_STORE__PAGE_SHIFT]->nodes[idx & CDNS_STORE__PAGE_MASK];
 }
 
+/* Update metadata of a node; never of a frozen snapshot's (its pages end before it). */
 static inline cdns_store__meta_t *cdns_store__meta(const cdns_snapshot_t *s, uint32_t idx)
 {
     return &s->pages[idx >> CDNS_STORE__PAGE_SHIFT]->meta[idx & CDNS_STORE__PAGE_MASK];
