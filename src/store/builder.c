@@ -94,37 +94,42 @@ static void lower_name(uint8_t *p)
     }
 }
 
+/* The table's tag: the hash's top octet, which the home slot (from the low bits, and a table
+ * has fewer than 2^24 slots) does not use. Node indices fit the other 24 bits (reserve_nodes). */
+#define BTAG(h) ((h) >> CDNS_STORE__IDX_BITS)
+
 int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, size_t len, uint32_t hash)
 {
     if (!b->table_slots)
         return -1;
     size_t mask = b->table_slots - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
-        uint64_t e = b->table[i];
+        uint32_t e = b->table[i];
         if (!e)
             return -1;
-        /* The hash in the slot spares loading the node of every entry the probe passes. */
-        if ((uint32_t)(e >> 32) != hash)
+        /* The tag spares loading the node of all but 1 in 256 foreign entries a probe passes. */
+        if ((e >> CDNS_STORE__IDX_BITS) != BTAG(hash))
             continue;
-        uint32_t idx = (uint32_t)e - 1;
+        uint32_t idx = (e & CDNS_STORE__IDX_MASK) - 1;
         const bnode_t *n = &b->nodes[idx];
-        if (n->name_len == len && memcmp(b->names + n->name_off, name, len) == 0)
+        if (n->hash == hash && n->name_len == len && memcmp(b->names + n->name_off, name, len) == 0)
             return (int64_t)idx;
     }
 }
 
-static void table_put(uint64_t *table, size_t slots, uint32_t hash, uint32_t idx)
+static void table_put(uint32_t *table, size_t slots, uint32_t hash, uint32_t idx)
 {
     size_t mask = slots - 1;
     size_t i = hash & mask;
     while (table[i])
         i = (i + 1) & mask;
-    table[i] = (uint64_t)hash << 32 | (idx + 1);
+    table[i] = BTAG(hash) << CDNS_STORE__IDX_BITS | (idx + 1);
 }
 
-/* Keeps the load factor at or under 3/4: the hash in each slot spares a node load for every
- * foreign entry a probe passes, so the longer probes cost little, and a power of two between
- * 1/2 and 3/4 full no longer doubles (a load's table was 4 of its 18 MB at 10k services). */
+/* Keeps the load factor at or under 3/4: the tag in each slot spares a node load for nearly
+ * every foreign entry a probe passes, so the longer probes cost little, and a power of two
+ * between 1/2 and 3/4 full no longer doubles (a load's table was 4 of its 18 MB at 10k
+ * services; 4-byte slots halve what is left). */
 static int table_reserve(cdns_builder_t *b, size_t nodes)
 {
     if (nodes * 4 <= b->table_slots * 3)
@@ -132,7 +137,7 @@ static int table_reserve(cdns_builder_t *b, size_t nodes)
     size_t slots = b->table_slots ? b->table_slots : 1024;
     while (nodes * 4 > slots * 3)
         slots *= 2;
-    uint64_t *t = calloc(slots, sizeof(*t));
+    uint32_t *t = calloc(slots, sizeof(*t));
     if (!t)
         return CDNS_ENOMEM;
     for (size_t i = 0; i < b->nnodes; i++)

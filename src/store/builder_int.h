@@ -49,7 +49,7 @@ struct cdns_builder {
     size_t names_len, names_cap;
     cdns_store__bnode_t *nodes;
     size_t nnodes, nodes_cap;
-    uint64_t *table; /* hash << 32 | node index + 1, 0 = empty; linear probing */
+    uint32_t *table; /* BTAG(hash) << 24 | node index + 1, 0 = empty; linear probing from the low bits */
     size_t table_slots;
     cdns_store__brec_t *recs;
     size_t nrecs, recs_cap;
