@@ -118,6 +118,8 @@ size_t cdns_snapshot_records(const cdns_snapshot_t *s);
 size_t cdns_snapshot_memory(const cdns_snapshot_t *s);
 /* Number of nodes (owners and empty non-terminals), for the same uses. */
 size_t cdns_snapshot_nodes(const cdns_snapshot_t *s);
+/* Whether s was committed by a frozen builder (cdns_builder_freeze): no update starts from it. */
+bool cdns_snapshot_frozen(const cdns_snapshot_t *s);
 /* Frees a snapshot (NULL is a no-op). Only after no reader can still hold it. Snapshots that
  * share parts (an update and its base) may be freed in any order, on any threads. */
 void cdns_snapshot_free(cdns_snapshot_t *s);

@@ -1355,7 +1355,7 @@ int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
      * group and patches its names (about 0.2 ms a group at 10k services, where a full build
      * takes 0.6 s), so 5,000 changed slices cost 0.9 s as an update. */
     size_t ngroups = cdns_k8s__group_count(st->groups);
-    bool go_full = st->full_next || !prev || slices != st->uses_slices ||
+    bool go_full = st->full_next || !prev || cdns_snapshot_frozen(prev) || slices != st->uses_slices ||
                    st->ntouched + st->nnamespaces * 64 > (ngroups / 16 > 256 ? ngroups / 16 : 256);
     *full = go_full;
     int rc;
@@ -1366,10 +1366,13 @@ int cdns_k8s_build_next(cdns_k8s_state_t *st, const cdns_k8s_index_t *idx, const
     } else {
         rc = build_update(st, idx, opts, prev, out);
     }
-    if (rc == CDNS_OK)
+    if (rc == CDNS_OK) {
         st->uses_slices = slices;
-    else
+    } else {
+        /* Who wrote what is gone with the failed build: only a full build can start over. */
         cdns_k8s__groups_clear(st->groups);
+        st->full_next = true;
+    }
     return rc;
 }
 

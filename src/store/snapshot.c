@@ -197,6 +197,11 @@ size_t cdns_snapshot_nodes(const cdns_snapshot_t *s)
     return s ? s->nlive : 0;
 }
 
+bool cdns_snapshot_frozen(const cdns_snapshot_t *s)
+{
+    return s && s->frozen;
+}
+
 size_t cdns_snapshot_memory(const cdns_snapshot_t *s)
 {
     return s ? s->memory : 0;

@@ -50,6 +50,14 @@ static void apply(world_t *w, cdns_k8s_kind_t kind, const char *type, const char
     ck_assert_int_eq(cdns_k8s_state_touch_event(w->st, &ev), CDNS_OK);
 }
 
+static void change_namespace_to(world_t *w, const char *name, const char *env)
+{
+    char obj[512];
+    snprintf(obj, sizeof(obj), "{\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\",\"labels\":{\"env\":\"%s\"}}}",
+             name, env);
+    apply(w, CDNS_K8S_NAMESPACE, "MODIFIED", obj);
+}
+
 static void change_namespace(world_t *w)
 {
     char obj[512];
@@ -317,6 +325,33 @@ START_TEST(test_matches_full_options)
 }
 END_TEST
 
+/* The previous snapshot may be one no update can start from (a stateless, frozen build): the
+ * next build is then full, and so is the one after any failed build. */
+START_TEST(test_frozen_prev_goes_full)
+{
+    cdns_k8s_opts_t o = k8s_test_opts();
+    world_t w = {.o = &o};
+    w.idx = k8s_load("handler.json");
+    w.st = cdns_k8s_state_new();
+    cdns_snapshot_t *frozen = NULL, *s = NULL;
+    bool full = false;
+    ck_assert_int_eq(cdns_k8s_build(w.idx, &o, &frozen), CDNS_OK);
+    ck_assert(cdns_snapshot_frozen(frozen));
+    ck_assert_int_eq(cdns_k8s_build_next(w.st, w.idx, &o, NULL, &s, &full), CDNS_OK);
+    ck_assert(full);
+    ck_assert(!cdns_snapshot_frozen(s));
+    cdns_snapshot_free(s);
+    change_namespace_to(&w, "testns", "b");
+    ck_assert_int_eq(cdns_k8s_build_next(w.st, w.idx, &o, frozen, &s, &full), CDNS_OK);
+    ck_assert(full);
+    ck_assert_uint_eq(cdns_snapshot_records(s), cdns_snapshot_records(frozen));
+    cdns_snapshot_free(s);
+    cdns_snapshot_free(frozen);
+    cdns_k8s_state_free(w.st);
+    cdns_k8s_index_free(w.idx);
+}
+END_TEST
+
 static Suite *incremental_suite(void)
 {
     Suite *s = suite_create("k8s_incremental");
@@ -324,6 +359,7 @@ static Suite *incremental_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_matches_full_default, 0, 3);
     tcase_add_loop_test(tc, test_matches_full_options, 0, 2);
+    tcase_add_test(tc, test_frozen_prev_goes_full);
     suite_add_tcase(s, tc);
     return s;
 }
