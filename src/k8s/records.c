@@ -108,6 +108,16 @@ static bool ip_equal(const ipaddr_t *x, const ipaddr_t *y)
     return x->family && x->family == y->family && memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
 }
 
+/* The address as a 17-octet key (family, then the address): two keys are equal exactly when
+ * the reverse names are. False when the text is no address. */
+static bool addr_key(const char *ip, uint8_t key[17])
+{
+    ipaddr_t a = parse_ip(ip);
+    key[0] = (uint8_t)(a.family == AF_INET ? 4 : 6);
+    memcpy(key + 1, a.a, 16);
+    return a.family != 0;
+}
+
 /* The address text with '.' or ':' turned into '-' (CoreDNS's dashed form). */
 static void dashed(const char *ip, char out[64])
 {
@@ -317,27 +327,22 @@ static int cip_claim(bctx_t *c, const uint8_t key[17], const cdns_k8s_service_t 
     if (cip_owner(c, key))
         return CDNS_OK;
     if (2 * (c->ncip + 1) > c->cip_slots) {
-        size_t slots = c->cip_slots ? 2 * c->cip_slots : 1024;
-        cip_slot_t *t = calloc(slots, sizeof(*t));
-        if (!t)
+        cip_slot_t *old = c->cip;
+        size_t nold = c->cip_slots;
+        c->cip_slots = nold ? 2 * nold : 1024;
+        if (!(c->cip = calloc(c->cip_slots, sizeof(*c->cip)))) {
+            c->cip = old;
+            c->cip_slots = nold;
             return CDNS_ENOMEM;
-        for (size_t i = 0; i < c->cip_slots; i++) {
-            if (!c->cip[i].svc)
-                continue;
-            size_t j = cip_home(c->cip[i].key, slots);
-            while (t[j].svc)
-                j = (j + 1) & (slots - 1);
-            t[j] = c->cip[i];
         }
-        free(c->cip);
-        c->cip = t;
-        c->cip_slots = slots;
+        for (size_t i = 0; i < nold; i++)
+            if (old[i].svc)
+                *cip_slot(c, old[i].key) = old[i];
+        free(old);
     }
-    size_t i = cip_home(key, c->cip_slots);
-    while (c->cip[i].svc)
-        i = (i + 1) & (c->cip_slots - 1);
-    c->cip[i].svc = s;
-    memcpy(c->cip[i].key, key, 17);
+    cip_slot_t *e = cip_slot(c, key);
+    e->svc = s;
+    memcpy(e->key, key, 17);
     c->ncip++;
     return CDNS_OK;
 }
@@ -357,10 +362,7 @@ static bool make_cand(const bctx_t *c, const cdns_k8s_service_t *s, const char *
     }
     if (ptr_target(c, p, target, tlen) != CDNS_OK)
         return false;
-    ipaddr_t a = parse_ip(ip);
-    p->key[0] = (uint8_t)(a.family == AF_INET ? 4 : 6);
-    memcpy(p->key + 1, a.a, 16);
-    return true;
+    return addr_key(ip, p->key);
 }
 
 /* Records address ip as a PTR candidate of service s (an endpoint's when ep is set), or in a
@@ -609,13 +611,23 @@ static void emit_service_zone(bctx_t *c, svc_work_t *w, const zinfo_t *z)
     }
 }
 
+/* Whether the build looks at s at all: the labels selector and names that make labels. */
+static bool service_taken(const bctx_t *c, const cdns_k8s_service_t *s)
+{
+    return cdns_k8s_selector_match(c->o->labels, &s->labels) && valid_label(s->name) && valid_label(s->ns);
+}
+
+/* Whether s's addresses name it in PTRs (CoreDNS checks namespaces for PTRs only when the
+ * namespaces option is used). */
+static bool service_has_ptrs(const bctx_t *c, const cdns_k8s_service_t *s)
+{
+    return c->primary && s->type != CDNS_K8S_SVC_EXTERNALNAME && (!c->o->nnamespaces || ns_exposed(c, s->ns));
+}
+
 static int collect_ptrs(bctx_t *c, const svc_work_t *w)
 {
     const cdns_k8s_service_t *s = w->svc;
-    if (!c->primary || s->type == CDNS_K8S_SVC_EXTERNALNAME)
-        return CDNS_OK;
-    /* CoreDNS checks namespaces for PTRs only when the namespaces option is used. */
-    if (c->o->nnamespaces && !ns_exposed(c, s->ns))
+    if (!service_has_ptrs(c, s))
         return CDNS_OK;
     if (!is_headless(s)) {
         for (size_t i = 0; i < s->ncluster_ips; i++)
@@ -637,21 +649,13 @@ static bool is_local(const bctx_t *c, const char *ip)
     return false;
 }
 
-/* Whether visit_service gets as far as collect_ptrs for s, and collect_ptrs pushes its
- * cluster IPs. */
-static bool names_cluster_ips(const bctx_t *c, const cdns_k8s_service_t *s)
-{
-    return c->primary && s->type != CDNS_K8S_SVC_EXTERNALNAME && !is_headless(s) &&
-           cdns_k8s_selector_match(c->o->labels, &s->labels) && valid_label(s->name) && valid_label(s->ns) &&
-           (!c->o->nnamespaces || ns_exposed(c, s->ns));
-}
-
-/* The pass before a build without state writes records: every cluster IP's owner. */
+/* The pass before a build without state writes records: every cluster IP's owner, among the
+ * services whose cluster IPs collect_ptrs would push. */
 static bool visit_cluster_ips(const cdns_k8s_object_t *o, void *arg)
 {
     bctx_t *c = arg;
     const cdns_k8s_service_t *s = o->u.svc;
-    if (!names_cluster_ips(c, s))
+    if (!service_taken(c, s) || !service_has_ptrs(c, s) || is_headless(s))
         return true;
     for (size_t i = 0; i < s->ncluster_ips; i++) {
         ptr_cand_t p;
@@ -670,7 +674,7 @@ static bool visit_service(const cdns_k8s_object_t *o, void *arg)
 {
     bctx_t *c = arg;
     const cdns_k8s_service_t *s = o->u.svc;
-    if (!cdns_k8s_selector_match(c->o->labels, &s->labels) || !valid_label(s->name) || !valid_label(s->ns))
+    if (!service_taken(c, s))
         return true;
     svc_work_t w = {.svc = s};
     int rc = prepare_service(c, &w);
@@ -731,10 +735,8 @@ static bool visit_service_consume(const cdns_k8s_object_t *o, void *arg)
     if (!ok || (c->nown && c->own[c->nown - 1] == s))
         return ok;
     for (size_t i = 0; i < s->ncluster_ips; i++) {
-        ipaddr_t a = parse_ip(s->cluster_ips[i]);
-        uint8_t key[17] = {(uint8_t)(a.family == AF_INET ? 4 : 6)};
-        memcpy(key + 1, a.a, 16);
-        cip_slot_t *e = a.family ? cip_slot(c, key) : NULL;
+        uint8_t key[17];
+        cip_slot_t *e = addr_key(s->cluster_ips[i], key) ? cip_slot(c, key) : NULL;
         if (e && e->svc == s)
             e->svc = &released_service;
     }
