@@ -96,6 +96,9 @@ bool cdns_dname_is_sub(const uint8_t *name, const uint8_t *zone);
 /* The same when both lengths are known (len and slen octets) and both are lowercase: suffix is
  * name's tail on a label boundary. One compare and one walk, no length walks, no folding. */
 bool cdns_dname_has_suffix(const uint8_t *name, size_t len, const uint8_t *suffix, size_t slen);
+/* Whether name (lowercase, len octets) is one of zones[0..n) or lies below it; the zones are
+ * lowercase wire, as every plugin's setup normalizes them. */
+bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n);
 /* Hash of a lowercase wire name (the store's key hash), a word at a time; the input must
  * already be lowercase. */
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len);

@@ -87,6 +87,14 @@ bool cdns_dname_has_suffix(const uint8_t *name, size_t len, const uint8_t *suffi
     return slen <= len && memcmp(name + (len - slen), suffix, slen) == 0 && tail_on_boundary(name, len, slen);
 }
 
+bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cdns_dname_has_suffix(name, len, zones[i], cdns_dname_len(zones[i])))
+            return true;
+    return false;
+}
+
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
 {
     /* A word at a time: xor, multiply by an odd constant (a bijection), and fold the high half

@@ -78,14 +78,6 @@ static size_t skip_name(const uint8_t *b, size_t len, size_t off)
     return 0;
 }
 
-static bool under_any(const uint8_t *name, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cdns_dname_is_sub(name, zones[i]))
-            return true;
-    return false;
-}
-
 static uint8_t query_bits(const cdns_query_t *q)
 {
     return (uint8_t)(((q->edns_flags & CDNS_EDNS_DO) ? CDNS_CACHE_DO : 0) |
@@ -340,7 +332,8 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
     cdns_cache_t *c = inst;
     cache_ws_t *ws = wsp;
     const cdns_query_t *q = &req->q;
-    if (!q->has_question || !under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])c->zones, c->nzones))
+    if (!q->has_question ||
+        !cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])c->zones, c->nzones))
         return CDNS_NEXT;
     cdns_cache_series_t *se = ws ? series_for(c, ws, req) : NULL;
     static cdns_cache_series_t none;
@@ -518,7 +511,8 @@ static void cache_response(cdns_req_t *req, void *inst, void *wsp)
     cdns_msg_t *m = &req->msg;
     if (req->answered_by != NULL && strcmp(req->answered_by, "cache") == 0)
         return; /* our own answer */
-    if (!q->has_question || !under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])c->zones, c->nzones))
+    if (!q->has_question ||
+        !cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])c->zones, c->nzones))
         return;
     bgreq_t *bg = req->respond == bg_done ? req->net_data : NULL;
     if (!question_matches(m, q)) {
@@ -637,7 +631,8 @@ static void cache_response(cdns_req_t *req, void *inst, void *wsp)
     bool cacheable = !m->truncated && t != T_OTHER && !(t == T_NAMEERROR && !soa) &&
                      !(t == T_NOERROR && !soa && nodata) && dur > 0 && !many && opt_last && opt_seen <= 1;
     if (!cacheable ||
-        (c->nexcept[k] && under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])c->except[k], c->nexcept[k])))
+        (c->nexcept[k] && cdns_dname_under_any(q->qname_lower, q->qname_len,
+                                               (const uint8_t(*)[CDNS_DNAME_MAX])c->except[k], c->nexcept[k])))
         return;
     size_t data_off = CDNS_DNS_HDR_LEN + q->question_len;
     if (data_end - data_off > CDNS_CACHE_LARGE)

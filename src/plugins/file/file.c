@@ -461,20 +461,13 @@ static void file_stop(void *inst)
 }
 
 /* ------------------------------------------------------------------ answers */
-static bool under_any(const uint8_t *name, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cdns_dname_is_sub(name, zones[i]))
-            return true;
-    return false;
-}
-
 static cdns_verdict_t file_serve(cdns_req_t *req, void *inst, void *ws)
 {
     (void)ws;
     const cdns_file_t *f = inst;
     const cdns_query_t *q = &req->q;
-    if (!q->has_question || !under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])f->zone_wire, f->nzones))
+    if (!q->has_question ||
+        !cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])f->zone_wire, f->nzones))
         return CDNS_NEXT;
     cdns_msg_t *m = &req->msg;
     const cdns_snapshot_t *s = cdns_rcu_deref((void *const *)&f->snap);
@@ -501,7 +494,8 @@ static cdns_verdict_t file_serve(cdns_req_t *req, void *inst, void *ws)
         ent = n && n->nrrsets == 0;
     }
     if (f->fall && (info.kind == CDNS_ANSWER_NXDOMAIN || ent) &&
-        (f->nfall == 0 || under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])f->fall_wire, f->nfall))) {
+        (f->nfall == 0 || cdns_dname_under_any(q->qname_lower, q->qname_len,
+                                               (const uint8_t(*)[CDNS_DNAME_MAX])f->fall_wire, f->nfall))) {
         cdns_msg_rollback(m, mark);
         m->flags = flags;
         m->rcode = rcode;

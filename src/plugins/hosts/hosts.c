@@ -17,14 +17,6 @@
 #include <uv.h>
 
 /* ------------------------------------------------------------------ parsing */
-static bool under_any(const uint8_t *name, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cdns_dname_is_sub(name, zones[i]))
-            return true;
-    return false;
-}
-
 /* One "ADDRESS NAME [NAME...]" line (comment already cut); malformed lines are skipped, as
  * CoreDNS does, so a hosts file never fails to load. */
 static int add_line(cdns_builder_t *b, const cdns_hosts_t *h, char *line)
@@ -59,7 +51,7 @@ static int add_line(cdns_builder_t *b, const cdns_hosts_t *h, char *line)
         if (cdns_dname_from_str(name, NULL, owner, &olen) != CDNS_OK)
             continue;
         cdns_dname_lower(owner);
-        if (!under_any(owner, (const uint8_t(*)[CDNS_DNAME_MAX])h->zone_wire, h->nzones))
+        if (!cdns_dname_under_any(owner, olen, (const uint8_t(*)[CDNS_DNAME_MAX])h->zone_wire, h->nzones))
             continue;
         int rc = cdns_builder_add(b, owner, type, h->ttl_s, ip, iplen);
         if (rc != CDNS_OK && rc != CDNS_ERANGE)
@@ -214,8 +206,8 @@ static const cdns_rrset_t *family(const cdns_snapshot_t *s, const cdns_query_t *
 
 static bool falls(const cdns_hosts_t *h, const cdns_query_t *q)
 {
-    return h->fall &&
-           (h->nfall == 0 || under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])h->fall_wire, h->nfall));
+    return h->fall && (h->nfall == 0 || cdns_dname_under_any(q->qname_lower, q->qname_len,
+                                                             (const uint8_t(*)[CDNS_DNAME_MAX])h->fall_wire, h->nfall));
 }
 
 static cdns_verdict_t hosts_serve(cdns_req_t *req, void *inst, void *ws)
@@ -226,7 +218,8 @@ static cdns_verdict_t hosts_serve(cdns_req_t *req, void *inst, void *ws)
     if (!q->has_question)
         return CDNS_NEXT;
     const cdns_snapshot_t *s = cdns_rcu_deref((void *const *)&h->snap);
-    bool ours = under_any(q->qname_lower, (const uint8_t(*)[CDNS_DNAME_MAX])h->zone_wire, h->nzones);
+    bool ours =
+        cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])h->zone_wire, h->nzones);
     const cdns_rrset_t *rs = NULL;
     /* PTR names need no origin: any address of the file answers. */
     if (q->qtype == CDNS_T_PTR) {

@@ -558,21 +558,13 @@ static void kube_stop(void *inst)
     k->poll = NULL;
 }
 
-/* Whether the question (lowercase, its length known) lies in one of the zones (lowercase). */
-static bool under_any(const cdns_query_t *q, const uint8_t (*zones)[CDNS_DNAME_MAX], size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cdns_dname_has_suffix(q->qname_lower, q->qname_len, zones[i], cdns_dname_len(zones[i])))
-            return true;
-    return false;
-}
-
 static cdns_verdict_t kube_serve(cdns_req_t *req, void *inst, void *ws)
 {
     (void)ws;
     cdns_kube_t *k = inst;
     const cdns_query_t *q = &req->q;
-    if (!q->has_question || !under_any(q, (const uint8_t(*)[CDNS_DNAME_MAX])k->zone_wire, k->nzones))
+    if (!q->has_question ||
+        !cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])k->zone_wire, k->nzones))
         return CDNS_NEXT;
     cdns_msg_t *m = &req->msg;
     const cdns_snapshot_t *s = cdns_rcu_deref((void *const *)&k->snap);
@@ -589,7 +581,8 @@ static cdns_verdict_t kube_serve(cdns_req_t *req, void *inst, void *ws)
     if (r == CDNS_K8S_NOTAUTH)
         return CDNS_NEXT;
     if (r == CDNS_K8S_NXDOMAIN && k->fall &&
-        (k->nfall == 0 || under_any(q, (const uint8_t(*)[CDNS_DNAME_MAX])k->fall_wire, k->nfall))) {
+        (k->nfall == 0 || cdns_dname_under_any(q->qname_lower, q->qname_len,
+                                               (const uint8_t(*)[CDNS_DNAME_MAX])k->fall_wire, k->nfall))) {
         cdns_msg_rollback(m, mark);
         m->flags = flags;
         m->rcode = rcode;

@@ -87,6 +87,27 @@ START_TEST(has_suffix)
 }
 END_TEST
 
+/* under_any: the plugins' "is the question ours" test over their configured zones. */
+START_TEST(under_any)
+{
+    static const uint8_t zones[2][CDNS_DNAME_MAX] = {"\7cluster\5local", "\7in-addr\4arpa"};
+    const uint8_t *name = N("\3web\3svc\7cluster\5local");
+    ck_assert(cdns_dname_under_any(name, cdns_dname_len(name), zones, 2));
+    name = N("\0011\00210\7in-addr\4arpa");
+    ck_assert(cdns_dname_under_any(name, cdns_dname_len(name), zones, 2));
+    ck_assert(!cdns_dname_under_any(name, cdns_dname_len(name), zones, 1)); /* only the first zone */
+    name = N("\3web\10xcluster\5local");
+    ck_assert(!cdns_dname_under_any(name, cdns_dname_len(name), zones, 2)); /* a longer label */
+    name = N("\11a\7cluster\5local"); /* one 9-octet label whose tail spells the zone's octets */
+    ck_assert(!cdns_dname_under_any(name, cdns_dname_len(name), zones, 2));
+    name = N("\5local");
+    ck_assert(!cdns_dname_under_any(name, cdns_dname_len(name), zones, 2)); /* above the zone */
+    ck_assert(!cdns_dname_under_any(name, cdns_dname_len(name), zones, 0));
+    static const uint8_t root[1][CDNS_DNAME_MAX] = {""};
+    ck_assert(cdns_dname_under_any(name, cdns_dname_len(name), root, 1));
+}
+END_TEST
+
 START_TEST(hash)
 {
     ck_assert_uint_eq(cdns_dname_hash(N("\3www\7example\3org"), 17), cdns_dname_hash(N("\3www\7example\3org"), 17));
@@ -535,6 +556,7 @@ static Suite *dname_suite(void)
     tcase_add_test(tc, equal);
     tcase_add_test(tc, is_sub);
     tcase_add_test(tc, has_suffix);
+    tcase_add_test(tc, under_any);
     tcase_add_test(tc, hash);
     tcase_add_test(tc, fold_words);
     tcase_add_test(tc, from_str_basic);
