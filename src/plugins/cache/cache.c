@@ -163,26 +163,35 @@ static bool usable(const cdns_cache_t *c, const cdns_centry_t *e, uint64_t now_m
     return ttl > 0 || (c->stale_ms > 0 && (uint64_t)(-ttl) * 1000 < c->stale_ms);
 }
 
+/* The plugin's name, which a cached answer puts in req->answered_by: the pipeline and
+ * on_response know the answerer by this pointer. */
+static const char plugin_name[] = "cache";
+
 /* CoreDNS's getIfNotStale: denial first (but a cached SERVFAIL yields to a live positive
- * answer), then success. Fills *e and returns the kind, or -1. */
+ * answer), then success. Fills *e and returns the kind, or -1. With out, the entry's sections
+ * are copied there too (at most outcap octets; a larger entry is a miss), so that answering
+ * needs no second lookup. */
 static int find(cdns_cache_t *c, uint64_t key, const cdns_query_t *q, uint8_t bits, uint64_t now_ms, cdns_centry_t *e,
-                cdns_cslot_t **slot)
+                cdns_cslot_t **slot, uint8_t *out, size_t outcap)
 {
     cdns_centry_t pe;
-    cdns_cslot_t *s = cdns_cache__get(&c->table[CDNS_CACHE_DENIAL], key, q, bits, e, NULL, 0);
+    cdns_cslot_t *s = cdns_cache__get(&c->table[CDNS_CACHE_DENIAL], key, q, bits, e, out, outcap);
     if (s != NULL && usable(c, e, now_ms)) {
         if (e->rcode == CDNS_RCODE_SERVFAIL) {
             cdns_cslot_t *p = cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, &pe, NULL, 0);
-            if (p != NULL && usable(c, &pe, now_ms)) {
+            if (p != NULL && usable(c, &pe, now_ms) &&
+                (out == NULL || cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, &pe, out, outcap) == p)) {
                 *e = pe;
                 *slot = p;
                 return CDNS_CACHE_SUCCESS;
             }
+            if (out != NULL && cdns_cache__get(&c->table[CDNS_CACHE_DENIAL], key, q, bits, e, out, outcap) != s)
+                return -1; /* out held the positive entry's sections, and the denial changed meanwhile */
         }
         *slot = s;
         return CDNS_CACHE_DENIAL;
     }
-    s = cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, e, NULL, 0);
+    s = cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, e, out, outcap);
     if (s != NULL && usable(c, e, now_ms)) {
         *slot = s;
         return CDNS_CACHE_SUCCESS;
@@ -191,14 +200,18 @@ static int find(cdns_cache_t *c, uint64_t key, const cdns_query_t *q, uint8_t bi
 }
 
 /* Writes the entry of kind k into req->msg (begun, holding only the question) with every TTL
- * set to ttl, cutting it to whole records under the client's size limit. False when the entry
- * changed under us (a writer replaced it): the caller treats that as a miss. */
-static bool put_answer(cdns_cache_t *c, int k, uint64_t key, cdns_req_t *req, uint8_t bits, uint32_t ttl)
+ * set to ttl, cutting it to whole records under the client's size limit. With loaded, find()
+ * already copied that entry's sections after the question; without, they are copied here. False
+ * when the entry changed under us (a writer replaced it): the caller treats that as a miss. */
+static bool put_answer(cdns_cache_t *c, int k, uint64_t key, cdns_req_t *req, uint8_t bits, uint32_t ttl,
+                       const cdns_centry_t *loaded)
 {
     cdns_msg_t *m = &req->msg;
     size_t base = m->len;
     cdns_centry_t e;
-    if (cdns_cache__get(&c->table[k], key, &req->q, bits, &e, m->buf + base, m->cap - base) == NULL)
+    if (loaded != NULL)
+        e = *loaded;
+    else if (cdns_cache__get(&c->table[k], key, &req->q, bits, &e, m->buf + base, m->cap - base) == NULL)
         return false;
     size_t limit = m->limit > m->reserve ? m->limit - m->reserve : 0;
     size_t off = base, end = base + e.data_len;
@@ -230,7 +243,7 @@ static bool put_answer(cdns_cache_t *c, int k, uint64_t key, cdns_req_t *req, ui
     if ((e.flags & CDNS_F_AD) && ((bits & CDNS_CACHE_DO) || (req->q.flags & CDNS_F_AD)))
         m->flags |= CDNS_F_AD;
     cdns_msg_set_rcode(m, e.rcode);
-    req->answered_by = "cache";
+    req->answered_by = plugin_name;
     return true;
 }
 
@@ -345,7 +358,8 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
     inc(se->requests, req);
     cdns_centry_t e;
     cdns_cslot_t *slot = NULL;
-    int k = find(c, key, q, bits, now, &e, &slot);
+    cdns_msg_t *m = &req->msg;
+    int k = find(c, key, q, bits, now, &e, &slot, m->buf + m->len, m->cap - m->len);
     if (k < 0) {
         inc(se->misses, req);
         return CDNS_NEXT;
@@ -368,7 +382,7 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
     if (stale && c->stale_ttl_s)
         out_ttl = c->stale_ttl_s;
     cdns_msg_mark_t mark = cdns_msg_mark(&req->msg);
-    if (!put_answer(c, k, key, req, bits, out_ttl)) {
+    if (!put_answer(c, k, key, req, bits, out_ttl, &e)) {
         cdns_msg_rollback(&req->msg, mark);
         req->msg.truncated = false;
         return CDNS_NEXT;
@@ -483,7 +497,7 @@ static bool serve_stale_instead(cdns_cache_t *c, cdns_req_t *req, cache_ws_t *ws
     uint64_t now = cdns_clock_mono_ms();
     cdns_centry_t e;
     cdns_cslot_t *slot = NULL;
-    int k = find(c, key, q, bits, now, &e, &slot);
+    int k = find(c, key, q, bits, now, &e, &slot, NULL, 0);
     if (k < 0)
         return false;
     if (c->recheck_ms) {
@@ -495,7 +509,7 @@ static bool serve_stale_instead(cdns_cache_t *c, cdns_req_t *req, cache_ws_t *ws
     if (ttl <= 0 && c->stale_ttl_s)
         out_ttl = c->stale_ttl_s;
     cdns_msg_begin(&req->msg, req->out, CDNS_REQ_OUT_CAP, q, req->tcp);
-    if (!put_answer(c, k, key, req, bits, out_ttl))
+    if (!put_answer(c, k, key, req, bits, out_ttl, NULL))
         return false;
     req->error = NULL;
     if (ws != NULL && ttl <= 0)
@@ -509,7 +523,7 @@ static void cache_response(cdns_req_t *req, void *inst, void *wsp)
     cache_ws_t *ws = wsp;
     const cdns_query_t *q = &req->q;
     cdns_msg_t *m = &req->msg;
-    if (req->answered_by != NULL && strcmp(req->answered_by, "cache") == 0)
+    if (req->answered_by == plugin_name)
         return; /* our own answer */
     if (!q->has_question ||
         !cdns_dname_under_any(q->qname_lower, q->qname_len, (const uint8_t(*)[CDNS_DNAME_MAX])c->zones, c->nzones))
@@ -698,7 +712,7 @@ static void cache_worker_deinit(void *inst, void *wsp)
 }
 
 const cdns_plugin_api_t cdns_plugin_cache = {
-    .name = "cache",
+    .name = plugin_name,
     .setup = cdns_cache__setup,
     .teardown = cdns_cache__teardown,
     .worker_init = cache_worker_init,

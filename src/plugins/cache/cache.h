@@ -54,7 +54,9 @@ typedef struct cdns_cslot {
 typedef struct cdns_cshard {
     pthread_mutex_t lock;   /* writers only */
     _Atomic uint64_t *keys; /* key of each slot (0: free): small slots first, then large */
+    _Atomic uint32_t *idx;  /* the shard's index: isize entries, see store.c */
     _Atomic uint32_t count; /* slots in use */
+    uint32_t tombs;         /* removed entries left in idx, under lock */
     uint64_t rng;           /* eviction choice, under lock */
     char pad[64 - sizeof(pthread_mutex_t) % 64];
 } cdns_cshard_t;
@@ -64,14 +66,17 @@ typedef struct cdns_ctable {
     uint8_t *mem[2];   /* slots of each class, shard after shard */
     size_t stride[2];  /* bytes per slot */
     uint32_t nslot[2]; /* slots per shard and class */
+    uint32_t isize;    /* index entries per shard: a power of two, at least twice the slots */
     _Atomic uint64_t *keymem;
+    _Atomic uint32_t *idxmem;
 } cdns_ctable_t;
 
 int cdns_cache__table_init(cdns_ctable_t *t, size_t capacity);
 void cdns_cache__table_deinit(cdns_ctable_t *t);
 /* Finds key for q's name/type/class and bits. Copies the header into *e and, when out is not
  * NULL, the sections into out (at most outcap octets). Returns the slot, or NULL on a miss, a
- * mismatch, a too-small out, or when a writer changed the slot meanwhile. Lock-free. */
+ * mismatch, a too-small out, or when a writer changed the slot or the index meanwhile.
+ * Lock-free; a few probes of the shard's index, whatever the capacity. */
 cdns_cslot_t *cdns_cache__get(cdns_ctable_t *t, uint64_t key, const cdns_query_t *q, uint8_t bits, cdns_centry_t *e,
                               uint8_t *out, size_t outcap);
 /* Stores an entry (header, lowercase qname, sections). *evicted when a live entry made room.
@@ -113,7 +118,9 @@ typedef struct cdns_cache {
 
 int cdns_cache__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **inst, cdns_diag_t *diag);
 void cdns_cache__teardown(void *inst);
-/* FNV-1a over DO, CD, type, class and the lowercase name, as CoreDNS's key. Never 0. */
+/* A 64-bit hash of DO, CD, type, class and the lowercase name (what CoreDNS's key covers),
+ * a word at a time. Never 0. Its low byte picks the shard, its high half the index slot; a
+ * hit still compares the whole question, so two questions of one key only evict each other. */
 uint64_t cdns_cache__key(const uint8_t *lower, size_t len, uint16_t qtype, uint16_t qclass, uint8_t bits);
 
 #endif

@@ -500,6 +500,53 @@ START_TEST(table_bounded_random_eviction_and_flush)
 }
 END_TEST
 
+/* The shards' index under churn: evictions, questions moving between the size classes and
+ * flushes. Every entry the table counts is found (an index that lost one would miss it), with
+ * the size it was last stored with. */
+START_TEST(index_finds_every_stored_entry)
+{
+    cdns_ctable_t t;
+    ck_assert_int_eq(cdns_cache__table_init(&t, 1024), CDNS_OK);
+    enum { NAMES = 3000 };
+    static uint16_t last[NAMES];
+    memset(last, 0, sizeof(last));
+    uint64_t x = 88172645463325252ULL;
+    uint8_t zone[CDNS_DNAME_MAX];
+    size_t zl;
+    cdns_dname_from_str("b.example.org.", NULL, zone, &zl);
+    for (int op = 0; op < 40000; op++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned i = (unsigned)(x % NAMES);
+        char name[64];
+        snprintf(name, sizeof(name), "n%u.%c.example.org", i, i % 2 ? 'a' : 'b');
+        cdns_query_t q = tq(name, CDNS_T_A);
+        size_t dlen = (x >> 20) % 3 == 0 ? 1000 : 100; /* the large class now and then */
+        bool ev;
+        tput(&t, &q, dlen, &ev);
+        last[i] = (uint16_t)dlen;
+        if (op % 9000 == 8999)
+            cdns_cache__flush(&t, zone);
+    }
+    size_t found = 0;
+    for (unsigned i = 0; i < NAMES; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "n%u.%c.example.org", i, i % 2 ? 'a' : 'b');
+        cdns_query_t q = tq(name, CDNS_T_A);
+        cdns_centry_t e;
+        if (cdns_cache__get(&t, cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0), &q, 0, &e, NULL,
+                            0) == NULL)
+            continue;
+        found++;
+        ck_assert_uint_eq(e.data_len, last[i]);
+    }
+    ck_assert_uint_gt(found, 900);
+    ck_assert_uint_eq(found, cdns_cache__count(&t));
+    cdns_cache__table_deinit(&t);
+}
+END_TEST
+
 START_TEST(flush_hook_reaches_instances)
 {
     env_t e;
@@ -584,6 +631,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, hit_allocates_nothing);
     tcase_add_test(tc, setup_errors);
     tcase_add_test(tc, table_bounded_random_eviction_and_flush);
+    tcase_add_test(tc, index_finds_every_stored_entry);
     tcase_add_test(tc, flush_hook_reaches_instances);
     tcase_add_test(tc, seqlock_readers_never_see_torn_entries);
     suite_add_tcase(s, tc);
