@@ -100,10 +100,15 @@ int cdns_net__socket_open(cdns_net_ep_t *ep, int type, int *fd_out)
             goto fail_errno;
     }
     if (type == SOCK_DGRAM) {
-        /* A burst of small queries costs ~1 KiB of buffer each (skb overhead); the default
-         * ~200 KiB would drop a few hundred queued datagrams while a worker is busy. Best
-         * effort: FORCE needs CAP_NET_ADMIN, plain is capped by net.core.rmem_max. */
-        int sz = 4 << 20;
+        /* A queued query costs ~830 octets of buffer (skb overhead); the default ~200 KiB
+         * would drop a burst of a few hundred while a worker is busy. But a queue is also a
+         * delay: what waits longer than the client's timeout is answered for nobody, and a
+         * worker held to a CPU quota (a pod's limit) drains slowly. 1 MiB (the kernel doubles
+         * it: ~2,500 queries) is 10 ms of a worker at full speed and stays under a quarter of a
+         * second at a fifth of a core; 4 MiB held ~10,000, and at 2x overload under a 20 % quota
+         * a quarter of the answers went out after dnsperf's 0.25 s timeout (bench/RESULTS.md).
+         * Best effort: FORCE needs CAP_NET_ADMIN, plain is capped by net.core.rmem_max. */
+        int sz = 1 << 20;
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
             (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
