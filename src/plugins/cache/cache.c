@@ -154,7 +154,9 @@ static void inc(cdns_series_t *s, const cdns_req_t *req)
 /* ------------------------------------------------------------------ lookup */
 static int64_t remaining_s(const cdns_centry_t *e, uint64_t now_ms)
 {
-    return (int64_t)e->ttl_s - (int64_t)((now_ms - e->stored_ms) / 1000);
+    /* now may precede stored_ms: a batch's time, read before another worker stored the entry. */
+    uint64_t age_ms = now_ms > e->stored_ms ? now_ms - e->stored_ms : 0;
+    return (int64_t)e->ttl_s - (int64_t)(age_ms / 1000);
 }
 
 static bool usable(const cdns_cache_t *c, const cdns_centry_t *e, uint64_t now_ms)
@@ -354,7 +356,8 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
         se = &none;
     uint8_t bits = query_bits(q);
     uint64_t key = cdns_cache__key(q->qname_lower, q->qname_len, q->qtype, q->qclass, bits);
-    uint64_t now = cdns_clock_mono_ms();
+    /* The time the query's batch was received (same clock), rather than a clock read per query. */
+    uint64_t now = req->start_ns ? req->start_ns / 1000000u : cdns_clock_mono_ms();
     inc(se->requests, req);
     cdns_centry_t e;
     cdns_cslot_t *slot = NULL;
@@ -397,7 +400,7 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
         /* CoreDNS's freq: hits counted with no gap longer than the window. */
         uint64_t last = atomic_load_explicit(&slot->last_ms, memory_order_relaxed);
         uint32_t hits;
-        if (last == 0 || now - last > c->prefetch_window_ms) {
+        if (last == 0 || (now > last && now - last > c->prefetch_window_ms)) {
             hits = 1;
             atomic_store_explicit(&slot->hits, 1, memory_order_relaxed);
         } else {

@@ -13,7 +13,10 @@
  * compare half of them and a miss all, three times per cached answer: 550 instructions at the
  * default capacity, ten times that at 100,000): open addressing with linear probing, isize
  * entries for at most isize/2 slots, each entry 0 (never used: a probe stops), IDX_GONE (an
- * entry removed: a probe goes on) or a slot number + 1. Slots stay where they are; only
+ * entry removed: a probe goes on) or a slot number + 1 in the low IDX_SLOT_BITS beside the top
+ * bits of the key, so that a probe past another key's entry touches neither its slot nor its
+ * key (each a cache miss; the hit itself then reads one slot, header, name and sections in
+ * consecutive words). Slots stay where they are; only
  * writers, under the shard's lock, change the index: an entry when a key takes a slot, a
  * removal mark when it leaves it, and a rebuild from the keys when removal marks fill a
  * quarter of the index. A reader probes with relaxed loads and trusts nothing it finds: the
@@ -27,9 +30,23 @@
 #include "cache.h"
 
 #define HDR_WORDS (sizeof(cdns_centry_t) / 8)
-#define QNAME_WORDS 32 /* 256 octets reserved for the name */
+#define QNAME_WORDS 32 /* 256 octets reserved for the name; the sections follow the name */
 #define DATA_OFF ((HDR_WORDS + QNAME_WORDS) * 8)
 #define IDX_GONE UINT32_MAX
+#define IDX_SLOT_BITS 20
+#define IDX_SLOT_MASK ((1u << IDX_SLOT_BITS) - 1u)
+#define IDX_MAX_PER 900000u /* small slots per shard: with the large ones, under IDX_SLOT_MASK */
+
+/* Words from the start of an entry to its sections: right after the name. */
+static size_t data_words(size_t qname_len)
+{
+    return HDR_WORDS + (qname_len + 7) / 8;
+}
+
+static uint32_t idx_tag(uint64_t key)
+{
+    return (uint32_t)(key >> (64 - (32 - IDX_SLOT_BITS))) << IDX_SLOT_BITS;
+}
 
 _Static_assert(sizeof(cdns_centry_t) % 8 == 0, "entry header is whole words");
 
@@ -157,7 +174,7 @@ static void idx_add(const cdns_ctable_t *t, cdns_cshard_t *sh, uint64_t key, uin
         if (v == 0 || v == IDX_GONE) {
             /* Never full: at most isize/2 slots, and rebuilds keep removal marks under isize/4. */
             sh->tombs -= v == IDX_GONE;
-            atomic_store_explicit(&sh->idx[h], i + 1, memory_order_release);
+            atomic_store_explicit(&sh->idx[h], idx_tag(key) | (i + 1), memory_order_release);
             return;
         }
     }
@@ -184,7 +201,7 @@ static void idx_remove(const cdns_ctable_t *t, cdns_cshard_t *sh, uint64_t key, 
         uint32_t v = atomic_load_explicit(&sh->idx[h], memory_order_relaxed);
         if (v == 0)
             break; /* cannot happen: every key in a slot has its entry */
-        if (v == i + 1) {
+        if (v != IDX_GONE && (v & IDX_SLOT_MASK) == i + 1) {
             atomic_store_explicit(&sh->idx[h], IDX_GONE, memory_order_relaxed);
             if (++sh->tombs > t->isize / 4)
                 idx_rebuild(t, sh);
@@ -199,12 +216,16 @@ int cdns_cache__table_init(cdns_ctable_t *t, size_t capacity)
     uint32_t per = (uint32_t)(capacity / CDNS_CACHE_SHARDS);
     if (per == 0)
         per = 1;
+    if (per > IDX_MAX_PER)
+        per = IDX_MAX_PER; /* 230 million entries, far past any memory: the index's slot field */
     /* One large slot for every eight small ones: big answers (DNSSEC, long TXT, many
      * addresses) are the exception, and they cost eight times the memory. */
     t->nslot[0] = per;
     t->nslot[1] = per / 8 ? per / 8 : 1;
-    t->stride[0] = sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_SMALL;
-    t->stride[1] = sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_LARGE;
+    /* Slots start on cache lines (the mappings are page-aligned): a small answer's hit then
+     * reads three lines, the slot's counters and header, the name, the sections. */
+    t->stride[0] = (sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_SMALL + 63) & ~(size_t)63;
+    t->stride[1] = (sizeof(cdns_cslot_t) + DATA_OFF + CDNS_CACHE_LARGE + 63) & ~(size_t)63;
     uint32_t n = t->nslot[0] + t->nslot[1];
     t->isize = 4;
     while (t->isize < 2 * n)
@@ -247,13 +268,13 @@ cdns_cslot_t *cdns_cache__get(cdns_ctable_t *t, uint64_t key, const cdns_query_t
 {
     unsigned shard = (unsigned)(key % CDNS_CACHE_SHARDS);
     const cdns_cshard_t *sh = &t->shards[shard];
-    uint32_t n = t->nslot[0] + t->nslot[1], mask = t->isize - 1;
+    uint32_t n = t->nslot[0] + t->nslot[1], mask = t->isize - 1, tag = idx_tag(key);
     for (uint32_t h = idx_home(t, key), j = 0; j <= mask; h = (h + 1) & mask, j++) {
         uint32_t v = atomic_load_explicit(&sh->idx[h], memory_order_relaxed);
         if (v == 0)
             return NULL;
-        uint32_t i = v - 1;
-        if (v == IDX_GONE || i >= n || atomic_load_explicit(&sh->keys[i], memory_order_relaxed) != key)
+        uint32_t i = (v & IDX_SLOT_MASK) - 1;
+        if (v == IDX_GONE || (v & ~IDX_SLOT_MASK) != tag || i >= n)
             continue;
         cdns_cslot_t *s = slot_at(t, shard, i);
         uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
@@ -270,7 +291,7 @@ cdns_cslot_t *cdns_cache__get(cdns_ctable_t *t, uint64_t key, const cdns_query_t
         if (ok && out != NULL) {
             ok = e->data_len <= outcap;
             if (ok)
-                load_bytes(out, s->words + HDR_WORDS + QNAME_WORDS, e->data_len);
+                load_bytes(out, s->words + data_words(e->qname_len), e->data_len);
         }
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&s->seq, memory_order_relaxed) != seq)
@@ -288,7 +309,7 @@ static void slot_write(cdns_cslot_t *s, const cdns_centry_t *e, const uint8_t *q
     if (e != NULL) {
         store_bytes(s->words, (const uint8_t *)e, sizeof(*e));
         store_bytes(s->words + HDR_WORDS, qname, e->qname_len);
-        store_bytes(s->words + HDR_WORDS + QNAME_WORDS, data, e->data_len);
+        store_bytes(s->words + data_words(e->qname_len), data, e->data_len);
     } else {
         atomic_store_explicit(&s->words[0], 0, memory_order_relaxed); /* key 0: matches nothing */
     }

@@ -109,11 +109,15 @@ static size_t skip(const uint8_t *b, size_t off)
     return off + ((b[off] & 0xc0) == 0xc0 ? 2 : 1);
 }
 
+/* The request's receive time (its batch's, as udp.c stamps it); 0: not stamped. */
+static uint64_t ask_start_ns;
+
 static resp_t *ask_full(env_t *e, const char *name, uint16_t type, uint16_t id, bool edns, bool dnssec_ok)
 {
     static cdns_req_t req;
     static cdns_worker_t w = {.id = 0};
     memset(&req, 0, sizeof(req));
+    req.start_ns = ask_start_ns;
     req.client.ss_family = AF_INET;
     req.wire = qpkt;
     req.wire_len = make_query(qpkt, name, type, id, edns, dnssec_ok);
@@ -173,6 +177,27 @@ START_TEST(hit_miss_and_ttl_decay)
     r = ask(&e, SVC, CDNS_T_A);
     ck_assert_str_eq(r->by, "kubernetes"); /* expired: asked again */
     ck_assert_uint_eq(r->ttl, 20);
+    env_down(&e);
+}
+END_TEST
+
+/* A hit ages the entry to the time its query's batch was received, not to a clock read per
+ * query; a batch received before another worker stored the entry sees it whole, not expired. */
+START_TEST(age_from_the_batch_time)
+{
+    env_t e;
+    env_up(&e, "cluster.local:1053 {\n    cache 30\n" KUBE_BLOCK "}\n");
+    ck_assert_str_eq(ask(&e, SVC, CDNS_T_A)->by, "kubernetes");
+    ask_start_ns = fake_ns - 2000000000ULL;
+    resp_t *r = ask(&e, SVC, CDNS_T_A);
+    ck_assert_str_eq(r->by, "cache");
+    ck_assert_uint_eq(r->ttl, 20);
+    advance_s(7);
+    ask_start_ns = fake_ns - 3000000000ULL;
+    r = ask(&e, SVC, CDNS_T_A);
+    ck_assert_str_eq(r->by, "cache");
+    ck_assert_uint_eq(r->ttl, 16);
+    ask_start_ns = 0;
     env_down(&e);
 }
 END_TEST
@@ -622,6 +647,7 @@ static Suite *cache_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, hit_miss_and_ttl_decay);
+    tcase_add_test(tc, age_from_the_batch_time);
     tcase_add_test(tc, ttl_capped_by_cache_ttl_and_min);
     tcase_add_test(tc, negative_entries);
     tcase_add_test(tc, keepttl_keeps_ttl);
