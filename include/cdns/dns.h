@@ -102,6 +102,9 @@ bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones
 /* Hash of a lowercase wire name (the store's key hash), a word at a time; the input must
  * already be lowercase. */
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len);
+/* Its 64 bits, with a seed word mixed in first when seed is not 0 (other fields of a key: the
+ * cache's type, class and DO/CD bits); cdns_dname_hash is the seedless one's low half. */
+uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed);
 /* Text ("www.Example.org", "www.example.org.", "." ; \DDD and \X escapes) to wire. A relative
  * name is completed with origin when origin is non-NULL, else taken as absolute. */
 int cdns_dname_from_str(const char *text, const uint8_t *origin, uint8_t out[CDNS_DNAME_MAX], size_t *len);

@@ -95,16 +95,20 @@ bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones
     return false;
 }
 
-uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
+uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed)
 {
     /* A word at a time: xor, multiply by an odd constant (a bijection), and fold the high half
      * down so that later words mix with every bit of earlier ones; murmur3's finaliser at the
-     * end spreads all 64 bits over the 32 returned, whose low byte (the store's tag) and high
-     * bits (its slot) must both be well mixed. The input is lowercase by contract (the store
-     * keys on lowercase names), so unlike the functions above this one does not fold: folding
-     * doubled its cost, and it runs two or three times per query. */
+     * end spreads all 64 bits, so that any of them (the store's tag and slot, the cache's
+     * shard and index) are well mixed. The input is lowercase by contract (the store keys on
+     * lowercase names), so unlike the functions above this one does not fold: folding doubled
+     * its cost, and it runs two or three times per query. */
     const uint64_t k = 0x9e3779b97f4a7c15ull;
     uint64_t h = k ^ (uint64_t)len;
+    if (seed) {
+        h = (h ^ seed) * k;
+        h ^= h >> 32;
+    }
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         h = (h ^ load64(lower + i)) * k;
@@ -126,7 +130,12 @@ uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
-    return (uint32_t)h;
+    return h;
+}
+
+uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
+{
+    return (uint32_t)cdns_dname_hash64(lower, len, 0);
 }
 
 int cdns_dname_from_str(const char *text, const uint8_t *origin, uint8_t out[CDNS_DNAME_MAX], size_t *len)

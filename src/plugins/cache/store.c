@@ -120,42 +120,12 @@ static void store_bytes(_Atomic uint64_t *dst, const uint8_t *src, size_t n)
     }
 }
 
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
 uint64_t cdns_cache__key(const uint8_t *lower, size_t len, uint16_t qtype, uint16_t qclass, uint8_t bits)
 {
-    /* cdns_dname_hash's scheme (xor a word, multiply by an odd constant, fold the high half
-     * down), over 64 bits and starting from the question's other fields. */
-    const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t h = (k ^ (uint64_t)len) * k;
-    h = (h ^ ((uint64_t)(bits & (CDNS_CACHE_DO | CDNS_CACHE_CD)) << 32 | (uint64_t)qtype << 16 | qclass)) * k;
-    h ^= h >> 32;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        h = (h ^ load64(lower + i)) * k;
-        h ^= h >> 32;
-    }
-    if (i < len) {
-        uint64_t w = 0;
-        if (len >= 8) {
-            w = load64(lower + len - 8); /* overlaps the last whole word; len is mixed in above */
-        } else {
-            for (size_t j = 0; j < len; j++)
-                w = (w << 8) | lower[j];
-        }
-        h = (h ^ w) * k;
-        h ^= h >> 32;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    /* The seed is never 0 (bit 48), so the name's hash always takes the question's other fields. */
+    uint64_t seed =
+        1ull << 48 | (uint64_t)(bits & (CDNS_CACHE_DO | CDNS_CACHE_CD)) << 32 | (uint64_t)qtype << 16 | qclass;
+    uint64_t h = cdns_dname_hash64(lower, len, seed);
     return h ? h : 1;
 }
 
