@@ -180,15 +180,15 @@ static int find(cdns_cache_t *c, uint64_t key, const cdns_query_t *q, uint8_t bi
     cdns_cslot_t *s = cdns_cache__get(&c->table[CDNS_CACHE_DENIAL], key, q, bits, e, out, outcap);
     if (s != NULL && usable(c, e, now_ms)) {
         if (e->rcode == CDNS_RCODE_SERVFAIL) {
+            /* Looked at without copying, so that out keeps the denial's sections. */
             cdns_cslot_t *p = cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, &pe, NULL, 0);
-            if (p != NULL && usable(c, &pe, now_ms) &&
-                (out == NULL || cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, &pe, out, outcap) == p)) {
+            if (p != NULL && usable(c, &pe, now_ms)) {
+                if (out != NULL && cdns_cache__get(&c->table[CDNS_CACHE_SUCCESS], key, q, bits, &pe, out, outcap) != p)
+                    return -1; /* replaced while copied: a miss */
                 *e = pe;
                 *slot = p;
                 return CDNS_CACHE_SUCCESS;
             }
-            if (out != NULL && cdns_cache__get(&c->table[CDNS_CACHE_DENIAL], key, q, bits, e, out, outcap) != s)
-                return -1; /* out held the positive entry's sections, and the denial changed meanwhile */
         }
         *slot = s;
         return CDNS_CACHE_DENIAL;

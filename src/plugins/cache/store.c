@@ -20,8 +20,9 @@
  * writers, under the shard's lock, change the index: an entry when a key takes a slot, a
  * removal mark when it leaves it, and a rebuild from the keys when removal marks fill a
  * quarter of the index. A reader probes with relaxed loads and trusts nothing it finds: the
- * slot's key and then the entry itself, under the slot's seqlock, must match the question, so
- * a reader racing a writer or a rebuild can only miss, never answer wrongly.
+ * entry's tag, then the slot's whole key and question read under its seqlock, must match, so
+ * a reader racing a writer or a rebuild can only miss, never answer wrongly. The keys array
+ * stays the writers' view of the slots (free ones, the same question, rebuilds).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,15 @@ static void idx_remove(const cdns_ctable_t *t, cdns_cshard_t *sh, uint64_t key, 
     }
 }
 
+/* Under the lock: slot i's key leaves it, first from the keys (a rebuild inside idx_remove
+ * reads them), then from the index. */
+static void key_leave(const cdns_ctable_t *t, cdns_cshard_t *sh, uint32_t i)
+{
+    uint64_t k = atomic_load_explicit(&sh->keys[i], memory_order_relaxed);
+    atomic_store_explicit(&sh->keys[i], 0, memory_order_relaxed);
+    idx_remove(t, sh, k, i);
+}
+
 int cdns_cache__table_init(cdns_ctable_t *t, size_t capacity)
 {
     memset(t, 0, sizeof(*t));
@@ -312,9 +322,8 @@ int cdns_cache__put(cdns_ctable_t *t, const cdns_centry_t *e, const uint8_t *qna
             } else {
                 /* The same question in the other size class: retire that copy. */
                 slot_write(slot_at(t, shard, i), NULL, NULL, NULL);
-                atomic_store_explicit(&sh->keys[i], 0, memory_order_relaxed);
+                key_leave(t, sh, i);
                 atomic_fetch_sub_explicit(&sh->count, 1, memory_order_relaxed);
-                idx_remove(t, sh, k, i);
             }
         } else if (k == 0 && free_at < 0 && i >= lo && i < hi) {
             free_at = i;
@@ -333,10 +342,7 @@ int cdns_cache__put(cdns_ctable_t *t, const cdns_centry_t *e, const uint8_t *qna
         /* NOLINTNEXTLINE(clang-analyzer-core.DivideZero): table_init gives each size class >= 1 slot. */
         at = lo + (int64_t)((x * 0x2545F4914F6CDD1DULL) >> 33) % (hi - lo);
         *evicted = true;
-        /* The key leaves before its entry does: a rebuild inside idx_remove reads the keys. */
-        uint64_t old = atomic_load_explicit(&sh->keys[at], memory_order_relaxed);
-        atomic_store_explicit(&sh->keys[at], 0, memory_order_relaxed);
-        idx_remove(t, sh, old, (uint32_t)at);
+        key_leave(t, sh, (uint32_t)at);
     }
     cdns_cslot_t *s = slot_at(t, shard, (uint32_t)at);
     slot_write(s, e, qname, data);
@@ -372,10 +378,8 @@ size_t cdns_cache__flush(cdns_ctable_t *t, const uint8_t *zone)
             if (e.qname_len == 0 || !cdns_dname_is_sub(name, zone))
                 continue;
             slot_write(s, NULL, NULL, NULL);
-            uint64_t k = atomic_load_explicit(&sh->keys[i], memory_order_relaxed);
-            atomic_store_explicit(&sh->keys[i], 0, memory_order_relaxed);
+            key_leave(t, sh, i);
             atomic_fetch_sub_explicit(&sh->count, 1, memory_order_relaxed);
-            idx_remove(t, sh, k, i);
             dropped++;
         }
         pthread_mutex_unlock(&sh->lock);
