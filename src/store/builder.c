@@ -30,6 +30,8 @@
 #define BN_DEAD CDNS_STORE__BN_DEAD
 #define BN_TOUCHED CDNS_STORE__BN_TOUCHED
 #define BN_DELEG CDNS_STORE__BN_DELEG
+#define REF CDNS_STORE__BNAME_REF
+#define REF_LEN CDNS_STORE__BNAME_REF_LEN
 
 typedef cdns_store__bnode_t bnode_t;
 typedef cdns_store__brec_t brec_t;
@@ -94,6 +96,110 @@ static void lower_name(uint8_t *p)
     }
 }
 
+/* ------------------------------------------------------------ stored names */
+
+static uint32_t ref_node(const uint8_t *p)
+{
+    return (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Octets of the stored name p up to its end or its reference (p[return] is 0 or REF). */
+static size_t literal_len(const uint8_t *p)
+{
+    size_t n = 0;
+    while (p[n] != 0 && p[n] < REF)
+        n += (size_t)p[n] + 1;
+    return n;
+}
+
+const uint8_t *cdns_store__bname(const cdns_builder_t *b, uint32_t idx, uint8_t buf[CDNS_DNAME_MAX])
+{
+    const uint8_t *p = b->names + b->nodes[idx].name_off;
+    size_t out = 0;
+    for (;;) {
+        size_t n = literal_len(p);
+        if (p[n] == 0 && out == 0)
+            return p; /* stored whole */
+        memcpy(buf + out, p, n);
+        out += n;
+        if (p[n] == 0) {
+            buf[out] = 0;
+            return buf;
+        }
+        p = b->names + b->nodes[ref_node(p + n)].name_off;
+    }
+}
+
+/* Whether the stored name p is the whole name name[0, len). */
+static bool bname_equal(const cdns_builder_t *b, const uint8_t *p, const uint8_t *name, size_t len)
+{
+    for (;;) {
+        size_t n = literal_len(p);
+        if (p[n] == 0)
+            return n + 1 == len && memcmp(p, name, len) == 0;
+        if (n >= len || memcmp(p, name, n) != 0)
+            return false;
+        name += n;
+        len -= n;
+        const bnode_t *to = &b->nodes[ref_node(p + n)];
+        if (to->name_len != len)
+            return false;
+        p = b->names + to->name_off;
+    }
+}
+
+/* memcmp of the whole names of nodes x and y, of the same length, without writing them out. */
+static int bname_cmp(const cdns_builder_t *b, uint32_t x, uint32_t y)
+{
+    const uint8_t *p = b->names + b->nodes[x].name_off, *q = b->names + b->nodes[y].name_off;
+    size_t pn = literal_len(p), qn = literal_len(q);
+    for (;;) {
+        if (pn == 0 && qn == 0 && p[0] == REF && q[0] == REF && ref_node(p) == ref_node(q))
+            return 0; /* the same rest */
+        if (pn == 0 && p[0] == REF) {
+            p = b->names + b->nodes[ref_node(p)].name_off;
+            pn = literal_len(p);
+            continue;
+        }
+        if (qn == 0 && q[0] == REF) {
+            q = b->names + b->nodes[ref_node(q)].name_off;
+            qn = literal_len(q);
+            continue;
+        }
+        size_t m = pn < qn ? pn : qn;
+        if (m == 0) /* one is at its end (the other too, being as long) */
+            return (int)p[0] - (int)q[0];
+        int r = memcmp(p, q, m);
+        if (r)
+            return r;
+        p += m;
+        q += m;
+        pn -= m;
+        qn -= m;
+    }
+}
+
+/* Appends name[0, cut) and a reference to node `to` (a live node whose name is name + cut) to
+ * b->names, or the whole name when there is no such node or the reference saves nothing; the
+ * caller reserved len octets. Returns the stored name's offset. */
+static uint32_t put_name(cdns_builder_t *b, const uint8_t *name, size_t len, size_t cut, int64_t to)
+{
+    uint32_t off = (uint32_t)b->names_len;
+    uint8_t *w = b->names + off;
+    if (to < 0 || len - cut <= REF_LEN) {
+        memcpy(w, name, len);
+        b->names_len += len;
+        return off;
+    }
+    memcpy(w, name, cut);
+    w[cut] = REF;
+    w[cut + 1] = (uint8_t)(to >> 16);
+    w[cut + 2] = (uint8_t)(to >> 8);
+    w[cut + 3] = (uint8_t)to;
+    b->names_len += cut + REF_LEN;
+    return off;
+}
+
 /* The table's tag: the hash's top octet, which the home slot (from the low bits, and a table
  * has fewer than 2^24 slots) does not use. Node indices fit the other 24 bits (reserve_nodes). */
 #define BTAG(h) ((h) >> CDNS_STORE__IDX_BITS)
@@ -112,7 +218,7 @@ int64_t cdns_store__find_bnode(const cdns_builder_t *b, const uint8_t *name, siz
             continue;
         uint32_t idx = (e & CDNS_STORE__IDX_MASK) - 1;
         const bnode_t *n = &b->nodes[idx];
-        if (n->hash == hash && n->name_len == len && memcmp(b->names + n->name_off, name, len) == 0)
+        if (n->hash == hash && n->name_len == len && bname_equal(b, b->names + n->name_off, name, len))
             return (int64_t)idx;
     }
 }
@@ -268,15 +374,10 @@ static int intern(cdns_builder_t *b, const uint8_t *name, size_t len, int labels
     int rc = reserve_nodes(b, missing, have[0] < 0 ? len : 0);
     if (rc != CDNS_OK)
         return rc;
-    /* Names of nodes made here point into the copy of the deepest one. */
-    uint32_t base;
-    if (have[0] >= 0) {
-        base = b->nodes[have[0]].name_off;
-    } else {
-        base = (uint32_t)b->names_len;
-        memcpy(b->names + base, name, len);
-        b->names_len += len;
-    }
+    /* Names of nodes made here point into the copy of the deepest one, which refers to the live
+     * ancestor for the rest: every one of them lies above it (a placeholder's name refers to a
+     * live node too, and the first live suffix is at or below that one). */
+    uint32_t base = have[0] >= 0 ? b->nodes[have[0]].name_off : put_name(b, name, len, offs[k], have[k]);
     uint16_t zone = b->nodes[have[k]].zone;
     for (int i = 0; i < k; i++) {
         uint32_t idx;
@@ -308,20 +409,30 @@ static int target_node(cdns_builder_t *b, const uint8_t *name, size_t len, uint3
         *out = (uint32_t)found;
         return CDNS_OK;
     }
-    int64_t anc = -1;
+    /* anc, the closest node, gives the zone; live, the closest live node, the rest of the name
+     * (only live nodes are referred to: intern() relies on it). */
+    int64_t anc = -1, live = -1;
+    size_t cut = 0;
     int labels = 0;
     for (size_t pos = 0; name[pos] != 0;) {
         pos += (size_t)name[pos] + 1;
         labels++;
-        if (anc < 0)
-            anc = cdns_store__find_bnode(b, name + pos, len - pos, cdns_dname_hash(name + pos, len - pos));
+        if (live >= 0)
+            continue;
+        int64_t a = cdns_store__find_bnode(b, name + pos, len - pos, cdns_dname_hash(name + pos, len - pos));
+        if (a >= 0 && anc < 0)
+            anc = a;
+        if (a >= 0 && !(b->nodes[a].flags & BN_DEAD)) {
+            live = a;
+            cut = pos;
+        }
     }
     if (anc < 0)
         return CDNS_OK;
-    uint32_t idx;
-    int rc = cdns_store__add_node(b, name, len, h, labels, b->nodes[anc].zone, &idx);
+    int rc = reserve_nodes(b, 1, len);
     if (rc != CDNS_OK)
         return rc;
+    uint32_t idx = push_node(b, put_name(b, name, len, cut, live), len, h, labels, b->nodes[anc].zone);
     b->nodes[idx].flags |= BN_DEAD;
     *out = idx;
     return CDNS_OK;
@@ -540,9 +651,12 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx)
     int r = memcmp(ra, rb, (size_t)toff);
     if (r || (a->target == b->target && a->target != CDNS_STORE__NONE))
         return r;
+    if (cdns_store__elides(a->type, a->target) && cdns_store__elides(b->type, b->target))
+        return bname_cmp(bl, a->target, b->target); /* la == lb: same rdlen and offset */
+    uint8_t ba[CDNS_DNAME_MAX], bb[CDNS_DNAME_MAX];
     const uint8_t *na, *nb;
     size_t la, lb;
-    if (!cdns_store__rec_target(bl, a, &na, &la) || !cdns_store__rec_target(bl, b, &nb, &lb))
+    if (!cdns_store__rec_target(bl, a, ba, &na, &la) || !cdns_store__rec_target(bl, b, bb, &nb, &lb))
         return 0;              /* not reached: the type names an owner */
     return memcmp(na, nb, la); /* la == lb: same rdlen and offset */
 }
@@ -666,10 +780,12 @@ void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const bre
 static int link_apexes(cdns_builder_t *b)
 {
     for (size_t z = 0; z < b->nzones; z++) {
-        uint8_t name[CDNS_DNAME_MAX];
+        uint8_t name[CDNS_DNAME_MAX] = {0};
         const bnode_t *apex = &b->nodes[b->zones[z]];
         size_t len = apex->name_len;
-        memcpy(name, b->names + apex->name_off, len);
+        const uint8_t *whole = cdns_store__bname(b, b->zones[z], name);
+        if (whole != name)
+            memcpy(name, whole, len); /* intern() may move b->names */
         if (len == 1)
             continue;
         size_t off = (size_t)name[0] + 1;
@@ -698,9 +814,10 @@ static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *dead, size
     size_t t = 0;
     for (size_t i = 0; i < b->nrecs; i++) {
         brec_t *r = &b->recs[i];
+        uint8_t buf[CDNS_DNAME_MAX];
         const uint8_t *tn;
         size_t tl;
-        if (!cdns_store__rec_target(b, r, &tn, &tl))
+        if (!cdns_store__rec_target(b, r, buf, &tn, &tl))
             continue;
         if (r->target == CDNS_STORE__NONE) {
             int rc = target_node(b, tn, tl, &r->target);
@@ -772,7 +889,8 @@ static int place_names(const cdns_builder_t *b, uint32_t *pos, size_t *total)
         if (pos[i] != UINT32_MAX)
             continue;
         const bnode_t *nd = &b->nodes[i];
-        const uint8_t *name = b->names + nd->name_off;
+        uint8_t buf[CDNS_DNAME_MAX];
+        const uint8_t *name = cdns_store__bname(b, i, buf);
         pos[i] = (uint32_t)used;
         size_t off = 0;
         while (name[off]) {
@@ -964,13 +1082,23 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
      * octets at the same place, so writing every node's name is idempotent. Nodes come nearly
      * in the order their names were appended, so the builder's copy is read almost front to
      * back: below the lowest offset any later node reads (low[], when there is room for it)
-     * its pages are given back during the copy. */
+     * its pages are given back during the copy. A stored name's reference is to a node with a
+     * lower index, already written out whole: its snapshot copy gives the rest (the same
+     * octets, and often the same place, hence memmove). */
     uint32_t *low = malloc((nnodes ? nnodes : 1) * sizeof(*low));
     for (size_t i = nnodes; low && i-- > 0;)
         low[i] = i + 1 < nnodes && low[i + 1] < b->nodes[i].name_off ? low[i + 1] : b->nodes[i].name_off;
     size_t names_gone = 0;
     for (size_t i = 0; i < nnodes; i++) {
-        memcpy(names + pos[i], b->names + b->nodes[i].name_off, b->nodes[i].name_len);
+        const uint8_t *p = b->names + b->nodes[i].name_off;
+        size_t lit = literal_len(p);
+        if (p[lit] == 0) {
+            memcpy(names + pos[i], p, lit + 1);
+        } else {
+            uint32_t to = ref_node(p + lit);
+            memcpy(names + pos[i], p, lit);
+            memmove(names + pos[i] + lit, names + pos[to], b->nodes[to].name_len);
+        }
         if (low && i + 1 < nnodes)
             names_gone = release_read(b->names, low[i + 1], names_gone);
     }

@@ -16,9 +16,19 @@
 #define CDNS_STORE__BN_TOUCHED 0x8u  /* update builders: given by the caller (else made by commit) */
 #define CDNS_STORE__BN_DELEG 0x10u   /* full commits: NS below an apex (CDNS_NODE_DELEGATION) */
 
-/* A name being built. Names of empty non-terminals point into their descendant's copy. */
+/* A name being built. Names of empty non-terminals point into their descendant's copy.
+ *
+ * b->names holds wire names that may end early in a reference to another node's name: where a
+ * label's length octet would be, CDNS_STORE__BNAME_REF followed by a node index in 3 octets
+ * (big-endian) stands for the rest of the name, that node's. A full build writes a new name as
+ * its labels above the closest node that already exists and a reference to that node, so
+ * "ep.svc.ns.svc.cluster.local" costs 3 + 4 octets once its service is a node (it was most of
+ * the builder's names at scale). The referenced node always has the lower index (it existed
+ * first). Update builders write only whole names. cdns_store__bname() gives the whole name. */
+#define CDNS_STORE__BNAME_REF 0xC0u
+#define CDNS_STORE__BNAME_REF_LEN 4u
 typedef struct cdns_store__bnode {
-    uint32_t name_off; /* into b->names */
+    uint32_t name_off; /* into b->names (see above) */
     uint32_t hash;     /* cdns_dname_hash of the name */
     uint32_t children; /* full builds: live nodes one label below */
     uint32_t idx;      /* update builders: index of the node in the result, CDNS_STORE__NONE if none;
@@ -69,16 +79,19 @@ typedef struct cdns_store__counts {
     size_t rdata_bytes; /* rdata with the length prefixes, names included (see elided_bytes) */
 } cdns_store__counts_t;
 
+/* The whole name of node idx: in b->names when it is stored whole, else written into buf. */
+const uint8_t *cdns_store__bname(const cdns_builder_t *b, uint32_t idx, uint8_t buf[CDNS_DNAME_MAX]);
+
 /* The target name of a record as added (whole): false for types that name no owner. Reads the
- * interned node's name when b->rdata holds only the octets before it. */
-static inline bool cdns_store__rec_target(const cdns_builder_t *b, const cdns_store__brec_t *r, const uint8_t **name,
-                                          size_t *len)
+ * interned node's name (through buf) when b->rdata holds only the octets before it. */
+static inline bool cdns_store__rec_target(const cdns_builder_t *b, const cdns_store__brec_t *r,
+                                          uint8_t buf[CDNS_DNAME_MAX], const uint8_t **name, size_t *len)
 {
     int toff = cdns_store__target_offset(r->type);
     if (toff < 0)
         return false;
     if (cdns_store__elides(r->type, r->target)) {
-        *name = b->names + b->nodes[r->target].name_off;
+        *name = cdns_store__bname(b, r->target, buf);
         *len = b->nodes[r->target].name_len;
         return true;
     }

@@ -430,9 +430,10 @@ static int assign_indices(upd_t *u)
     /* Targets. */
     for (size_t i = 0; i < b->nrecs; i++) {
         const brec_t *r = &b->recs[i];
+        uint8_t buf[CDNS_DNAME_MAX];
         const uint8_t *tn;
         size_t tl;
-        if (!cdns_store__rec_target(b, r, &tn, &tl))
+        if (!cdns_store__rec_target(b, r, buf, &tn, &tl))
             continue;
         uint32_t h = cdns_dname_hash(tn, tl);
         uint32_t idx = cdns_store__find_index(u->base, tn, tl, h);

@@ -257,6 +257,108 @@ START_TEST(target_names_left_out)
 }
 END_TEST
 
+/* A full build stores a new name as its labels above the closest live node and a reference to
+ * that node (builder_int.h): every name must come out whole in the snapshot, whatever order its
+ * ancestors and the targets naming it arrived in. Covers a child after its parent, a chain of
+ * references, SRV/PTR targets named before their owner (placeholders referring to a live
+ * node), a placeholder below another placeholder brought alive with the absent names between
+ * them, and an RRset ordered by target names that are stored by reference. */
+START_TEST(names_stored_by_reference)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "cluster.local", 30, 5);
+    add_zone(b, "in-addr.arpa", 30, 5);
+    add_a(b, "web.ns.svc.cluster.local", 30, "10.0.0.1");
+    char name[128], target[128];
+    /* Targets first: ep-N do not exist yet (placeholders referring to web.ns...). */
+    for (int i = 40; i-- > 0;) {
+        snprintf(target, sizeof(target), "ep-%d.web.ns.svc.cluster.local", i);
+        add_srv(b, "_http._tcp.web.ns.svc.cluster.local", 30, 80, target);
+        snprintf(name, sizeof(name), "%d.0.0.10.in-addr.arpa", i + 1);
+        add_name_rr(b, name, CDNS_T_PTR, 30, target);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "ep-%d.web.ns.svc.cluster.local", i);
+        snprintf(target, sizeof(target), "10.0.0.%d", i + 1);
+        add_a(b, name, 30, target);
+        /* A chain: sub-N refers to ep-N, leaf to sub-N. */
+        snprintf(name, sizeof(name), "leaf.sub-%d.ep-%d.web.ns.svc.cluster.local", i, i);
+        add_a(b, name, 30, target);
+    }
+    /* A placeholder below a placeholder, both in a part of the zone with no live node but the
+     * apex; then the deeper one, and later the upper one, become owners. */
+    add_name_rr(b, "p.ns.svc.cluster.local", CDNS_T_CNAME, 30, "dead1.other.cluster.local");
+    add_name_rr(b, "q.ns.svc.cluster.local", CDNS_T_CNAME, 30, "x.y.dead1.other.cluster.local");
+    add_a(b, "x.y.dead1.other.cluster.local", 30, "10.9.0.1");
+    add_a(b, "dead1.other.cluster.local", 30, "10.9.0.2");
+    cdns_snapshot_t *s = commit(b);
+
+    const char *whole[] = {"web.ns.svc.cluster.local",
+                           "ns.svc.cluster.local",
+                           "svc.cluster.local",
+                           "_tcp.web.ns.svc.cluster.local",
+                           "_http._tcp.web.ns.svc.cluster.local",
+                           "x.y.dead1.other.cluster.local",
+                           "y.dead1.other.cluster.local",
+                           "dead1.other.cluster.local",
+                           "other.cluster.local",
+                           "0.0.10.in-addr.arpa"};
+    for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
+        const cdns_node_t *n = find(s, whole[i]);
+        ck_assert_msg(n != NULL, "%s missing", whole[i]);
+        ck_assert_uint_eq(n->name_len, cdns_dname_len(N(whole[i])));
+        ck_assert_mem_eq(n->name, N(whole[i]), n->name_len);
+        ck_assert_uint_eq(n->labels, cdns_dname_labels(N(whole[i])));
+    }
+    ck_assert_ptr_nonnull(cdns_node_rrset(find(s, "x.y.dead1.other.cluster.local"), CDNS_T_A));
+    ck_assert_ptr_nonnull(cdns_node_rrset(find(s, "dead1.other.cluster.local"), CDNS_T_A));
+    ck_assert_ptr_null(cdns_node_rrset(find(s, "y.dead1.other.cluster.local"), CDNS_T_A));
+
+    const cdns_rrset_t *srv = cdns_node_rrset(find(s, "_http._tcp.web.ns.svc.cluster.local"), CDNS_T_SRV);
+    ck_assert_ptr_nonnull(srv);
+    ck_assert_uint_eq(srv->count, 40);
+    uint8_t buf[CDNS_STORE_RDATA_BUF], prev[CDNS_STORE_RDATA_BUF];
+    uint16_t len, prev_len = 0;
+    for (unsigned k = 0; k < srv->count; k++) {
+        const uint8_t *rd = cdns_snapshot_rdata(s, srv, k, buf, &len);
+        ck_assert_ptr_nonnull(rd);
+        /* Canonical order of the whole rdata: same length first, then octets. */
+        if (k > 0)
+            ck_assert(prev_len < len || (prev_len == len && memcmp(prev, rd, len) < 0));
+        memcpy(prev, rd, len);
+        prev_len = len;
+        const cdns_node_t *t = cdns_snapshot_target(s, srv, k);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_uint_eq(t->name_len, len - 6);
+        ck_assert_mem_eq(t->name, rd + 6, t->name_len);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "ep-%d.web.ns.svc.cluster.local", i);
+        const cdns_node_t *n = find(s, name);
+        ck_assert_msg(n != NULL, "%s missing", name);
+        ck_assert_mem_eq(n->name, N(name), n->name_len);
+        ck_assert_ptr_nonnull(cdns_node_rrset(n, CDNS_T_A));
+        snprintf(name, sizeof(name), "leaf.sub-%d.ep-%d.web.ns.svc.cluster.local", i, i);
+        n = find(s, name);
+        ck_assert_msg(n != NULL, "%s missing", name);
+        ck_assert_uint_eq(n->name_len, cdns_dname_len(N(name)));
+        ck_assert_mem_eq(n->name, N(name), n->name_len);
+        snprintf(name, sizeof(name), "sub-%d.ep-%d.web.ns.svc.cluster.local", i, i);
+        n = find(s, name);
+        ck_assert_msg(n != NULL, "%s missing", name);
+        ck_assert_mem_eq(n->name, N(name), n->name_len);
+        snprintf(name, sizeof(name), "%d.0.0.10.in-addr.arpa", i + 1);
+        const cdns_rrset_t *ptr = cdns_node_rrset(find(s, name), CDNS_T_PTR);
+        ck_assert_ptr_nonnull(ptr);
+        const uint8_t *rd = cdns_snapshot_rdata(s, ptr, 0, buf, &len);
+        snprintf(target, sizeof(target), "ep-%d.web.ns.svc.cluster.local", i);
+        ck_assert_uint_eq(len, cdns_dname_len(N(target)));
+        ck_assert_mem_eq(rd, N(target), len);
+    }
+    cdns_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(empty_and_null)
 {
     cdns_snapshot_t *s = commit(cdns_builder_new());
@@ -377,6 +479,7 @@ static Suite *builder_suite(void)
     tcase_add_test(tc, zone_info_and_flags);
     tcase_add_test(tc, nested_zones_any_order);
     tcase_add_test(tc, target_names_left_out);
+    tcase_add_test(tc, names_stored_by_reference);
     tcase_add_test(tc, empty_and_null);
     tcase_add_test(tc, large_build);
     suite_add_tcase(s, tc);
