@@ -804,14 +804,13 @@ static int link_apexes(cdns_builder_t *b)
 /* Gives every target name that lies in a zone but is no node a dead placeholder node, so that
  * an update adding the name later gives old RRsets pointing at it their target (store_int.h).
  * Until then the placeholder answers as a missing name. Records added to a full builder got
- * theirs at add (target_node); this catches any left. Writes each target's node index into
- * tgt (one per record of a type naming another owner, in record order; CDNS_STORE_NO_TARGET
- * outside every zone) and adds what leaving those names out of rdata saves to *saved. Returns
- * in *dead how many nodes are placeholders. */
-static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *dead, size_t *saved)
+ * theirs at add (target_node); this catches any left, so that every record of a type naming
+ * another owner holds its target's node index (CDNS_STORE_NO_TARGET outside every zone). Adds
+ * what leaving those names out of rdata saves to *saved. Returns in *dead how many nodes are
+ * placeholders. */
+static int add_placeholders(cdns_builder_t *b, size_t *dead, size_t *saved)
 {
     *dead = *saved = 0;
-    size_t t = 0;
     for (size_t i = 0; i < b->nrecs; i++) {
         brec_t *r = &b->recs[i];
         uint8_t buf[CDNS_DNAME_MAX];
@@ -824,7 +823,6 @@ static int add_placeholders(cdns_builder_t *b, uint32_t *tgt, size_t *dead, size
             if (rc != CDNS_OK)
                 return rc;
         }
-        tgt[t++] = r->target;
         *saved += cdns_store__elided_bytes(r, r->target);
     }
     for (size_t i = 0; i < b->nnodes; i++)
@@ -935,7 +933,7 @@ void cdns_store__fill_zones(cdns_snapshot_t *s)
 static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
 {
     int rc = CDNS_OK;
-    uint32_t *pos = NULL, *tgt = NULL;
+    uint32_t *pos = NULL;
     cdns_snapshot_t *s = NULL;
     rc = link_apexes(b);
     if (rc != CDNS_OK)
@@ -947,12 +945,7 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     if (rc != CDNS_OK)
         goto fail;
     size_t nplaceholders, elided;
-    tgt = malloc((cnt.ntargets ? cnt.ntargets : 1) * sizeof(*tgt));
-    if (!tgt) {
-        rc = CDNS_ENOMEM;
-        goto fail;
-    }
-    rc = add_placeholders(b, tgt, &nplaceholders, &elided);
+    rc = add_placeholders(b, &nplaceholders, &elided);
     if (rc != CDNS_OK)
         goto fail;
     cnt.rdata_bytes -= elided;
@@ -1059,8 +1052,8 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         uint32_t *rt = NULL;
         if (cdns_store__target_offset(r0->type) >= 0) {
             rt = &targets[t];
-            memcpy(rt, &tgt[t], (j - i) * sizeof(*rt));
-            t += j - i;
+            for (size_t m = i; m < j; m++)
+                targets[t++] = b->recs[m].target;
         }
         cdns_store__fill_rrset(rs, b, r0, j - i, rt, &rdp);
         if (r0->type == CDNS_T_NS && !(bn->flags & BN_APEX)) {
@@ -1072,10 +1065,8 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     }
     free(b->recs);
     free(b->rdata);
-    free(tgt);
     b->recs = NULL;
     b->rdata = NULL;
-    tgt = NULL;
     b->nrecs = b->recs_cap = b->rdata_len = b->rdata_cap = 0;
 
     /* Names: ancestors get their bytes from their descendant's copy, which carries the same
@@ -1181,14 +1172,12 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     s->memory = cdns_store__memory(s);
 
     free(pos);
-    free(tgt);
     cdns_builder_free(b);
     *out = s;
     return CDNS_OK;
 
 fail:
     free(pos);
-    free(tgt);
     cdns_snapshot_free(s);
     cdns_builder_free(b);
     return rc;
