@@ -20,7 +20,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvl
 OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -MMD -MP -Iinclude -Isrc $(PKG_CFLAGS)
-LDFLAGS  += $(SAN)
+LDFLAGS  += $(SAN) -Wl,--as-needed
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 
 # Modules in layer order (DESIGN.md §2): a module may use only those to its left.

@@ -99,6 +99,20 @@ int cdns_file_read(const char *path, char **out, size_t *len);
 /* The same for what is left to read of an open descriptor (which stays open). */
 int cdns_fd_read(int fd, char **out, size_t *len);
 
+/* ---------------------------------------------------------- loaded libraries */
+/* A function of a library loaded at first use: its name, and the address of the function
+ * pointer (of the function's own type) that receives it. */
+typedef struct cdns_dynsym {
+    const char *name;
+    void *fnp;
+} cdns_dynsym_t;
+/* Loads soname (dlopen; a library already loaded is reused and never unloaded) and resolves
+ * each of syms into its pointer. On failure `err` names the library or the symbol and says
+ * why, CDNS_EIO, and no pointer is written. Main thread: for the libraries a configuration may
+ * not need (libcurl for an API server, ldns for zone files), so that a server without them
+ * maps neither they nor what they pull in. */
+int cdns_dynlib_load(const char *soname, const cdns_dynsym_t *syms, size_t n, char *err, size_t errlen);
+
 /* -------------------------------------------------------------- privileges */
 /* Started as root, becomes `user` (a name from the password database or a numeric uid; its
  * primary group, no supplementary groups) keeping only CAP_NET_BIND_SERVICE on the calling

@@ -9,7 +9,6 @@
  * tokens rotate); the token is sent over https only and never logged. Main thread only; the
  * client owns its requests, and a request is freed after its on_done callback.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <uv.h>
 
 #include "cdns/k8s.h"
+#include "k8s/curl_api.h"
 #include "k8s/k8s_internal.h"
 
 #define CONNECT_TIMEOUT_MS 5000
@@ -434,6 +434,9 @@ int cdns_k8s_client_new(uv_loop_t *loop, const cdns_k8s_conn_t *conn, cdns_k8s_c
     }
     static bool global_done;
     if (!global_done) {
+        int lrc = cdns_k8s__curl_load(err, errlen);
+        if (lrc != CDNS_OK)
+            return lrc;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             snprintf(err, errlen, "curl_global_init failed");
             return CDNS_EIO;

@@ -10,13 +10,14 @@
  */
 #include "file.h"
 
-#include <ldns/ldns.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <uv.h>
+
+#include "plugins/file/ldns_api.h"
 
 #define INCLUDE_DEPTH_MAX 8
 #define DEFAULT_TTL_S 3600 /* miekg/dns's default when the file has no $TTL */
@@ -357,7 +358,10 @@ static size_t depth_order(const cdns_file_t *f, size_t *order)
 
 int cdns_file__load(const cdns_file_t *f, cdns_snapshot_t **out, uint32_t *serials, char *err, size_t errlen)
 {
-    int rc = CDNS_ENOMEM;
+    int rc = cdns_file__ldns_load(err, errlen);
+    if (rc != CDNS_OK)
+        return rc;
+    rc = CDNS_ENOMEM;
     cdns_builder_t *b = cdns_builder_new();
     size_t *order = calloc(f->nzones, sizeof(size_t));
     exp_t *exps = calloc(f->nzones, sizeof(exp_t));

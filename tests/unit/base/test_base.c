@@ -60,6 +60,26 @@ START_TEST(clock_is_injectable)
 }
 END_TEST
 
+START_TEST(dynlib_loads_or_says_why)
+{
+    char err[256] = "";
+    double (*cosine)(double) = NULL, (*other)(double) = NULL, (*missing)(double) = NULL;
+    const cdns_dynsym_t none[] = {{"cos", &cosine}};
+    ck_assert_int_eq(cdns_dynlib_load("libcdns-no-such-library.so.0", none, 1, err, sizeof(err)), CDNS_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "cannot load libcdns-no-such-library.so.0"));
+    ck_assert_ptr_null(cosine);
+
+    const cdns_dynsym_t two[] = {{"cos", &other}, {"cdns_no_such_function", &missing}};
+    ck_assert_int_eq(cdns_dynlib_load("libm.so.6", two, 2, err, sizeof(err)), CDNS_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "libm.so.6 has no cdns_no_such_function"));
+    ck_assert_ptr_null(other); /* all or nothing */
+
+    ck_assert_int_eq(cdns_dynlib_load("libm.so.6", none, 1, err, sizeof(err)), CDNS_OK);
+    ck_assert_ptr_nonnull(cosine);
+    ck_assert(cosine(0.0) == 1.0);
+}
+END_TEST
+
 START_TEST(file_read_whole_and_missing)
 {
     char path[] = "/tmp/cdns-base-XXXXXX";
@@ -88,6 +108,7 @@ static Suite *base_suite(void)
     tcase_add_test(tc, diag_formats_file_line);
     tcase_add_test(tc, clock_is_injectable);
     tcase_add_test(tc, file_read_whole_and_missing);
+    tcase_add_test(tc, dynlib_loads_or_says_why);
     suite_add_tcase(s, tc);
     return s;
 }
