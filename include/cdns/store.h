@@ -149,7 +149,8 @@ int cdns_builder_zone(cdns_builder_t *b, const uint8_t *apex);
 /* Adds one record. owner is lowercase wire and must lie in a declared zone (else CDNS_ERANGE;
  * the deepest declared zone containing it owns it). Identical records (same owner, type and
  * rdata) are added once. The RRset TTL is the smallest TTL given for it. Names between the
- * owner and its apex become empty non-terminals. */
+ * owner and its apex become empty non-terminals. One builder holds at most 256 distinct types
+ * and 65,536 distinct TTLs (CDNS_ERANGE past them). */
 int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl_s, const uint8_t *rdata,
                      uint16_t rdlen);
 /* Makes a name exist with no records (answers NODATA rather than NXDOMAIN). */

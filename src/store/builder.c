@@ -483,6 +483,8 @@ void cdns_builder_free(cdns_builder_t *b)
     free(b->recs);
     free(b->rdata);
     free(b->zones);
+    free(b->ttls);
+    free(b->ttl_slots);
     free(b);
 }
 
@@ -574,6 +576,74 @@ static int check_rdata(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
     return (l1 && (size_t)off + l1 == rdlen) ? CDNS_OK : CDNS_EMALFORMED;
 }
 
+/* The index of type in b->types, added if new (CDNS_ERANGE past CDNS_STORE__MAX_TYPES). */
+static int type_index(cdns_builder_t *b, uint16_t type, uint8_t *out)
+{
+    for (unsigned i = 0; i < b->ntypes; i++) {
+        if (b->types[i] == type) {
+            *out = (uint8_t)i;
+            return CDNS_OK;
+        }
+    }
+    if (b->ntypes == CDNS_STORE__MAX_TYPES)
+        return CDNS_ERANGE;
+    b->types[b->ntypes] = type;
+    *out = (uint8_t)b->ntypes++;
+    return CDNS_OK;
+}
+
+static size_t ttl_slot(uint32_t ttl, size_t nslots)
+{
+    return (size_t)((ttl * 0x9E3779B1u) >> 7) & (nslots - 1);
+}
+
+/* The index of ttl in b->ttls, added if new (CDNS_ERANGE past CDNS_STORE__MAX_TTLS). A load
+ * has a handful, so the last one added answers nearly every call. */
+static int ttl_index(cdns_builder_t *b, uint32_t ttl, uint16_t *out)
+{
+    if (b->nttls && b->ttls[b->nttls - 1] == ttl) {
+        *out = (uint16_t)(b->nttls - 1);
+        return CDNS_OK;
+    }
+    for (size_t i = b->ttl_nslots ? ttl_slot(ttl, b->ttl_nslots) : 0; b->ttl_nslots;
+         i = (i + 1) & (b->ttl_nslots - 1)) {
+        uint32_t e = b->ttl_slots[i];
+        if (!e)
+            break;
+        if (b->ttls[e - 1] == ttl) {
+            *out = (uint16_t)(e - 1);
+            return CDNS_OK;
+        }
+    }
+    if (b->nttls == CDNS_STORE__MAX_TTLS)
+        return CDNS_ERANGE;
+    int rc = grow((void **)&b->ttls, &b->ttls_cap, b->nttls + 1, sizeof(*b->ttls));
+    if (rc != CDNS_OK)
+        return rc;
+    if ((b->nttls + 1) * 2 > b->ttl_nslots) {
+        size_t n = b->ttl_nslots ? b->ttl_nslots * 2 : 64;
+        uint32_t *t = calloc(n, sizeof(*t));
+        if (!t)
+            return CDNS_ENOMEM;
+        for (size_t k = 0; k < b->nttls; k++) {
+            size_t i = ttl_slot(b->ttls[k], n);
+            while (t[i])
+                i = (i + 1) & (n - 1);
+            t[i] = (uint32_t)k + 1;
+        }
+        free(b->ttl_slots);
+        b->ttl_slots = t;
+        b->ttl_nslots = n;
+    }
+    size_t i = ttl_slot(ttl, b->ttl_nslots);
+    while (b->ttl_slots[i])
+        i = (i + 1) & (b->ttl_nslots - 1);
+    b->ttls[b->nttls] = ttl;
+    b->ttl_slots[i] = (uint32_t)b->nttls + 1;
+    *out = (uint16_t)b->nttls++;
+    return CDNS_OK;
+}
+
 int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl_s, const uint8_t *rdata,
                      uint16_t rdlen)
 {
@@ -593,6 +663,10 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
         return rc;
     if (b->rdata_len + rdlen > UINT32_MAX)
         return CDNS_ENOMEM;
+    uint8_t tix;
+    uint16_t ttlx;
+    if ((rc = type_index(b, type, &tix)) != CDNS_OK || (rc = ttl_index(b, ttl_s, &ttlx)) != CDNS_OK)
+        return rc;
     rc = grow((void **)&b->recs, &b->recs_cap, b->nrecs + 1, sizeof(*b->recs));
     if (rc == CDNS_OK)
         rc = grow((void **)&b->rdata, &b->rdata_cap, b->rdata_len + rdlen, 1);
@@ -617,10 +691,10 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
     }
     brec_t *r = &b->recs[b->nrecs++];
     r->node = idx;
-    r->ttl_s = ttl_s;
+    r->tix = tix;
+    r->ttlx = ttlx;
     r->rdata_off = (uint32_t)b->rdata_len;
     r->target = target;
-    r->type = type;
     r->rdlen = rdlen;
     /* A name the layout leaves out is kept once, as its node's (cdns_store__rec_target). */
     b->rdata_len += cdns_store__elides(type, target) ? (size_t)toff : rdlen;
@@ -638,20 +712,21 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx)
     const cdns_builder_t *bl = ctx;
     if (a->node != b->node)
         return a->node < b->node ? -1 : 1;
-    if (a->type != b->type)
-        return a->type < b->type ? -1 : 1;
+    uint16_t type = cdns_store__rec_type(bl, a);
+    if (a->tix != b->tix)
+        return type < cdns_store__rec_type(bl, b) ? -1 : 1;
     if (a->rdlen != b->rdlen)
         return a->rdlen < b->rdlen ? -1 : 1;
     if (!a->rdlen)
         return 0;
     const uint8_t *ra = bl->rdata + a->rdata_off, *rb = bl->rdata + b->rdata_off;
-    int toff = cdns_store__target_offset(a->type);
+    int toff = cdns_store__target_offset(type);
     if (toff < 0)
         return memcmp(ra, rb, a->rdlen);
     int r = memcmp(ra, rb, (size_t)toff);
     if (r || (a->target == b->target && a->target != CDNS_STORE__NONE))
         return r;
-    if (cdns_store__elides(a->type, a->target) && cdns_store__elides(b->type, b->target))
+    if (cdns_store__elides(type, a->target) && cdns_store__elides(type, b->target))
         return bname_cmp(bl, a->target, b->target); /* la == lb: same rdlen and offset */
     uint8_t ba[CDNS_DNAME_MAX], bb[CDNS_DNAME_MAX];
     const uint8_t *na, *nb;
@@ -719,7 +794,7 @@ static int sort_records(cdns_builder_t *b)
 
 static bool same_rrset(const brec_t *a, const brec_t *b)
 {
-    return a->node == b->node && a->type == b->type;
+    return a->node == b->node && a->tix == b->tix;
 }
 
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
@@ -732,8 +807,8 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
     for (size_t i = 0; i < b->nrecs; i++) {
         brec_t *r = &b->recs[i];
         if (w > 0 && cmp_rec(&b->recs[w - 1], r, b) == 0) {
-            if (r->ttl_s < b->recs[w - 1].ttl_s)
-                b->recs[w - 1].ttl_s = r->ttl_s;
+            if (cdns_store__rec_ttl(b, r) < cdns_store__rec_ttl(b, &b->recs[w - 1]))
+                b->recs[w - 1].ttlx = r->ttlx;
             continue;
         }
         if (w == 0 || !same_rrset(&b->recs[w - 1], r)) {
@@ -742,7 +817,7 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
         }
         if (++run > UINT16_MAX)
             return CDNS_ERANGE; /* an RRset's count is 16 bits on the wire */
-        if (cdns_store__target_offset(r->type) >= 0)
+        if (cdns_store__target_offset(cdns_store__rec_type(b, r)) >= 0)
             c->ntargets++;
         c->rdata_bytes += 2 + (size_t)r->rdlen;
         b->recs[w++] = *r;
@@ -755,16 +830,16 @@ void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const bre
                             const uint32_t *targets, uint8_t **rdp)
 {
     uint8_t *p = *rdp;
-    rs->type = recs[0].type;
+    rs->type = cdns_store__rec_type(b, &recs[0]);
     rs->count = (uint16_t)n;
     rs->ttl_s = UINT32_MAX;
     cdns_store__rrset_point(rs, p, targets);
     for (size_t m = 0; m < n; m++) {
         const brec_t *r = &recs[m];
-        if (r->ttl_s < rs->ttl_s)
-            rs->ttl_s = r->ttl_s;
+        if (cdns_store__rec_ttl(b, r) < rs->ttl_s)
+            rs->ttl_s = cdns_store__rec_ttl(b, r);
         /* Sorting and deduplication saw the whole rdata; only the layout leaves the name out. */
-        size_t rdlen = r->rdlen - (targets ? cdns_store__elided_bytes(r, targets[m]) : 0);
+        size_t rdlen = r->rdlen - (targets ? cdns_store__elided_bytes(b, r, targets[m]) : 0);
         p[0] = (uint8_t)(rdlen >> 8);
         p[1] = (uint8_t)rdlen;
         if (rdlen)
@@ -823,7 +898,7 @@ static int add_placeholders(cdns_builder_t *b, size_t *dead, size_t *saved)
             if (rc != CDNS_OK)
                 return rc;
         }
-        *saved += cdns_store__elided_bytes(r, r->target);
+        *saved += cdns_store__elided_bytes(b, r, r->target);
     }
     for (size_t i = 0; i < b->nnodes; i++)
         *dead += (b->nodes[i].flags & BN_DEAD) != 0;
@@ -1050,13 +1125,14 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         }
         bn->nrrsets++;
         uint32_t *rt = NULL;
-        if (cdns_store__target_offset(r0->type) >= 0) {
+        uint16_t type = cdns_store__rec_type(b, r0);
+        if (cdns_store__target_offset(type) >= 0) {
             rt = &targets[t];
             for (size_t m = i; m < j; m++)
                 targets[t++] = b->recs[m].target;
         }
         cdns_store__fill_rrset(rs, b, r0, j - i, rt, &rdp);
-        if (r0->type == CDNS_T_NS && !(bn->flags & BN_APEX)) {
+        if (type == CDNS_T_NS && !(bn->flags & BN_APEX)) {
             bn->flags |= BN_DELEG;
             s->zone_deleg[bn->zone]++;
         }

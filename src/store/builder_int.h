@@ -44,15 +44,24 @@ typedef struct cdns_store__bnode {
  * of a record whose type names another owner (SRV, PTR, ...) as a node when it lies in a zone:
  * a dead placeholder until the name itself is added. When the layout will leave that name out
  * (cdns_store__elides), b->rdata holds only the octets before it, and rdlen still counts the
- * whole record, which is what sorting and the layout's sums see. */
+ * whole record, which is what sorting and the layout's sums see.
+ *
+ * 16 bytes: the type and the TTL are indices into the builder's tables of the few types and
+ * TTLs in use (a load holds millions of records and a handful of each). Records of one node and
+ * type have the same tix, so tix compares for equality; order and values come from the tables
+ * (cdns_store__rec_type, cdns_store__rec_ttl). */
 typedef struct cdns_store__brec {
-    uint32_t node; /* index into b->nodes */
-    uint32_t ttl_s;
+    uint32_t node : 24; /* index into b->nodes (CDNS_STORE__MAX_NODES fits) */
+    uint32_t tix : 8;   /* index into b->types */
     uint32_t rdata_off; /* into b->rdata */
     uint32_t target;    /* full builds: the target's node, CDNS_STORE__NONE if none (update builders: none) */
-    uint16_t type;
     uint16_t rdlen;
+    uint16_t ttlx; /* index into b->ttls */
 } cdns_store__brec_t;
+_Static_assert(sizeof(cdns_store__brec_t) == 16, "a builder record is 16 bytes");
+
+#define CDNS_STORE__MAX_TYPES 256u  /* distinct types in one builder (tix) */
+#define CDNS_STORE__MAX_TTLS 65536u /* distinct TTLs in one builder (ttlx) */
 
 struct cdns_builder {
     uint8_t *names;
@@ -67,9 +76,25 @@ struct cdns_builder {
     size_t rdata_len, rdata_cap;
     uint32_t *zones; /* full builds: apex node index per zone */
     size_t nzones, zones_cap;
+    uint16_t types[CDNS_STORE__MAX_TYPES]; /* the types in use, by tix */
+    unsigned ntypes;
+    uint32_t *ttls; /* the TTLs in use, by ttlx */
+    size_t nttls, ttls_cap;
+    uint32_t *ttl_slots; /* ttlx + 1 by TTL, 0 = empty; open addressing, at most half full */
+    size_t ttl_nslots;
     const cdns_snapshot_t *base; /* update builders: the snapshot the change applies to */
     bool frozen;                 /* cdns_builder_freeze: the snapshot keeps no update metadata */
 };
+
+static inline uint16_t cdns_store__rec_type(const cdns_builder_t *b, const cdns_store__brec_t *r)
+{
+    return b->types[r->tix];
+}
+
+static inline uint32_t cdns_store__rec_ttl(const cdns_builder_t *b, const cdns_store__brec_t *r)
+{
+    return b->ttls[r->ttlx];
+}
 
 /* What the records of a builder need in a snapshot once sorted and deduplicated. */
 typedef struct cdns_store__counts {
@@ -87,10 +112,11 @@ const uint8_t *cdns_store__bname(const cdns_builder_t *b, uint32_t idx, uint8_t 
 static inline bool cdns_store__rec_target(const cdns_builder_t *b, const cdns_store__brec_t *r,
                                           uint8_t buf[CDNS_DNAME_MAX], const uint8_t **name, size_t *len)
 {
-    int toff = cdns_store__target_offset(r->type);
+    uint16_t type = cdns_store__rec_type(b, r);
+    int toff = cdns_store__target_offset(type);
     if (toff < 0)
         return false;
-    if (cdns_store__elides(r->type, r->target)) {
+    if (cdns_store__elides(type, r->target)) {
         *name = cdns_store__bname(b, r->target, buf);
         *len = b->nodes[r->target].name_len;
         return true;
@@ -118,9 +144,10 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c);
 void cdns_store__fill_rrset(cdns_rrset_t *rs, const cdns_builder_t *b, const cdns_store__brec_t *recs, size_t n,
                             const uint32_t *targets, uint8_t **rdp);
 /* Octets a record with this target saves by leaving its name out (cdns_store__elides). */
-static inline size_t cdns_store__elided_bytes(const cdns_store__brec_t *r, uint32_t target)
+static inline size_t cdns_store__elided_bytes(const cdns_builder_t *b, const cdns_store__brec_t *r, uint32_t target)
 {
-    return cdns_store__elides(r->type, target) ? r->rdlen - (size_t)cdns_store__target_offset(r->type) : 0;
+    uint16_t type = cdns_store__rec_type(b, r);
+    return cdns_store__elides(type, target) ? r->rdlen - (size_t)cdns_store__target_offset(type) : 0;
 }
 /* Points each zone of s at its apex node (s->zone_apex) and fills in its SOA fields. */
 void cdns_store__fill_zones(cdns_snapshot_t *s);

@@ -369,8 +369,8 @@ static int relayout(cdns_builder_t *b, cdns_snapshot_t **out)
             rc = cdns_builder_add_name(f, b->names + b->nodes[j].name_off);
     for (size_t i = 0; i < b->nrecs && rc == CDNS_OK; i++) {
         const brec_t *r = &b->recs[i];
-        rc = cdns_builder_add(f, b->names + b->nodes[r->node].name_off, r->type, r->ttl_s, b->rdata + r->rdata_off,
-                              r->rdlen);
+        rc = cdns_builder_add(f, b->names + b->nodes[r->node].name_off, cdns_store__rec_type(b, r),
+                              cdns_store__rec_ttl(b, r), b->rdata + r->rdata_off, r->rdlen);
     }
     if (rc != CDNS_OK)
         goto fail;
@@ -499,7 +499,7 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     size_t k = 0;
     for (size_t i = 0; i < cnt.nrecs; k++) {
         size_t j = i + 1;
-        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].type == b->recs[i].type)
+        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].tix == b->recs[i].tix)
             j++;
         uint32_t nd = b->recs[i].node;
         if (!u.nrrsets[nd])
@@ -525,8 +525,8 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
         goto fail;
     /* Names that are nodes of the result are left out of rdata (cdns_store__elides). */
     for (size_t i = 0; i < cnt.nrecs; i++)
-        if (cdns_store__target_offset(b->recs[i].type) >= 0)
-            cnt.rdata_bytes -= cdns_store__elided_bytes(&b->recs[i], u.tgt[i]);
+        if (cdns_store__target_offset(cdns_store__rec_type(b, &b->recs[i])) >= 0)
+            cnt.rdata_bytes -= cdns_store__elided_bytes(b, &b->recs[i], u.tgt[i]);
 
     /* The chunk: header | rrsets | targets | names | rdata | spill (evacuated) | list. Every
      * node it receives is a touched name, one of its ancestors, a placeholder or an evacuee:
@@ -640,11 +640,11 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     k = 0;
     for (size_t i = 0; i < cnt.nrecs;) {
         size_t j = i + 1;
-        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].type == b->recs[i].type)
+        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].tix == b->recs[i].tix)
             j++;
         cdns_rrset_t *rs = &rrsets[k++];
         uint32_t *rt = NULL;
-        if (cdns_store__target_offset(b->recs[i].type) >= 0) {
+        if (cdns_store__target_offset(cdns_store__rec_type(b, &b->recs[i])) >= 0) {
             rt = &targets[t];
             for (size_t m = i; m < j; m++)
                 targets[t++] = u.tgt[m];

@@ -359,6 +359,61 @@ START_TEST(names_stored_by_reference)
 }
 END_TEST
 
+/* A record keeps its type and TTL as indices into the builder's tables (builder_int.h): many
+ * distinct TTLs (the table grows and rehashes), duplicates keeping the smallest, RRsets in type
+ * order whatever order the types came in, and the tables' limits. */
+START_TEST(type_and_ttl_tables)
+{
+    cdns_builder_t *b = cdns_builder_new();
+    add_zone(b, "example.org", 300, 30);
+    char name[64];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "h%d.example.org", i);
+        add_a(b, name, (uint32_t)(100000 + 7 * i), "192.0.2.1");
+        add_a(b, name, (uint32_t)(100000 + 7 * i + 3), "192.0.2.1"); /* the same record: smaller TTL wins */
+        add_a(b, name, (uint32_t)(200000 + i), "192.0.2.2");         /* the RRset's TTL: the smaller */
+    }
+    /* Types in descending order on one owner, private-use types included. */
+    uint8_t rd[4] = {1, 2, 3, 4};
+    for (int t = 0; t < 200; t++)
+        ck_assert_int_eq(cdns_builder_add(b, N("types.example.org"), (uint16_t)(65300 - t), 60, rd, 4), CDNS_OK);
+    add_a(b, "types.example.org", 60, "192.0.2.9");
+    cdns_snapshot_t *s = commit(b);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "h%d.example.org", i);
+        const cdns_rrset_t *rs = cdns_node_rrset(find(s, name), CDNS_T_A);
+        ck_assert_ptr_nonnull(rs);
+        ck_assert_uint_eq(rs->count, 2);
+        ck_assert_uint_eq(rs->ttl_s, (uint32_t)(100000 + 7 * i));
+    }
+    const cdns_node_t *n = find(s, "types.example.org");
+    ck_assert_uint_eq(n->nrrsets, 201);
+    for (unsigned k = 1; k < n->nrrsets; k++)
+        ck_assert_uint_lt(n->rrsets[k - 1].type, n->rrsets[k].type);
+    ck_assert_ptr_nonnull(cdns_node_rrset(n, 65300));
+    ck_assert_ptr_nonnull(cdns_node_rrset(n, CDNS_T_A));
+    cdns_snapshot_free(s);
+
+    /* 256 types fit (SOA and A among them), the 257th does not; neither do 65,537 TTLs. */
+    b = cdns_builder_new();
+    add_zone(b, "example.org", 300, 30);
+    add_a(b, "a.example.org", 60, "192.0.2.1");
+    for (int t = 0; t < 254; t++)
+        ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), (uint16_t)(1000 + t), 60, rd, 4), CDNS_OK);
+    ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), 2000, 60, rd, 4), CDNS_ERANGE);
+    ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), 1000, 61, rd, 4), CDNS_OK); /* a known type */
+    for (uint32_t ttl = 0; ttl < 65536 - 3; ttl++)
+        ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), CDNS_T_A, 1000000 + ttl, rd, 4), CDNS_OK);
+    ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), CDNS_T_A, 7, rd, 4), CDNS_ERANGE);
+    ck_assert_int_eq(cdns_builder_add(b, N("a.example.org"), CDNS_T_A, 61, rd, 4), CDNS_OK); /* a known TTL */
+    s = commit(b);
+    const cdns_rrset_t *rs = cdns_node_rrset(find(s, "a.example.org"), CDNS_T_A);
+    ck_assert_uint_eq(rs->count, 2);
+    ck_assert_uint_eq(rs->ttl_s, 60);
+    cdns_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(empty_and_null)
 {
     cdns_snapshot_t *s = commit(cdns_builder_new());
@@ -480,6 +535,7 @@ static Suite *builder_suite(void)
     tcase_add_test(tc, nested_zones_any_order);
     tcase_add_test(tc, target_names_left_out);
     tcase_add_test(tc, names_stored_by_reference);
+    tcase_add_test(tc, type_and_ttl_tables);
     tcase_add_test(tc, empty_and_null);
     tcase_add_test(tc, large_build);
     suite_add_tcase(s, tc);
