@@ -106,12 +106,19 @@ typedef struct cdns_dynsym {
     const char *name;
     void *fnp;
 } cdns_dynsym_t;
-/* Loads soname (dlopen; a library already loaded is reused and never unloaded) and resolves
- * each of syms into its pointer. On failure `err` names the library or the symbol and says
- * why, CDNS_EIO, and no pointer is written. Main thread: for the libraries a configuration may
- * not need (libcurl for an API server, ldns for zone files), so that a server without them
- * maps neither they nor what they pull in. */
-int cdns_dynlib_load(const char *soname, const cdns_dynsym_t *syms, size_t n, char *err, size_t errlen);
+/* A library loaded at first use and the functions taken from it. */
+typedef struct cdns_dynlib {
+    const char *soname;
+    const cdns_dynsym_t *syms;
+    size_t nsyms;
+    bool loaded; /* set by cdns_dynlib_load */
+} cdns_dynlib_t;
+/* Loads lib->soname (dlopen; never unloaded) and resolves each of its syms into its pointer,
+ * once: later calls return CDNS_OK at once. On failure `err` names the library or the symbol
+ * and says why, CDNS_EIO, and no pointer is written. Main thread: for the libraries a
+ * configuration may not need (libcurl for an API server, ldns for zone files), so that a
+ * server without them maps neither they nor what they pull in. */
+int cdns_dynlib_load(cdns_dynlib_t *lib, char *err, size_t errlen);
 
 /* -------------------------------------------------------------- privileges */
 /* Started as root, becomes `user` (a name from the password database or a numeric uid; its

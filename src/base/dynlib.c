@@ -12,30 +12,33 @@
 
 #include "cdns/base.h"
 
-int cdns_dynlib_load(const char *soname, const cdns_dynsym_t *syms, size_t n, char *err, size_t errlen)
+int cdns_dynlib_load(cdns_dynlib_t *lib, char *err, size_t errlen)
 {
-    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (lib->loaded)
+        return CDNS_OK;
+    void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *why = dlerror();
-        snprintf(err, errlen, "cannot load %s: %s", soname, why ? why : "unknown error");
+        snprintf(err, errlen, "cannot load %s: %s", lib->soname, why ? why : "unknown error");
         return CDNS_EIO;
     }
     void *found[64];
-    if (n > sizeof(found) / sizeof(found[0])) {
-        snprintf(err, errlen, "%s: too many symbols (%zu)", soname, n);
+    if (lib->nsyms > sizeof(found) / sizeof(found[0])) {
+        snprintf(err, errlen, "%s: too many symbols (%zu)", lib->soname, lib->nsyms);
         return CDNS_EIO;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < lib->nsyms; i++) {
         (void)dlerror();
-        found[i] = dlsym(h, syms[i].name);
+        found[i] = dlsym(h, lib->syms[i].name);
         if (found[i] == NULL) {
             const char *why = dlerror();
-            snprintf(err, errlen, "%s has no %s: %s", soname, syms[i].name, why ? why : "null symbol");
+            snprintf(err, errlen, "%s has no %s: %s", lib->soname, lib->syms[i].name, why ? why : "null symbol");
             return CDNS_EIO;
         }
     }
     /* POSIX: a data pointer from dlsym converts to the function pointer it stands for. */
-    for (size_t i = 0; i < n; i++)
-        memcpy(syms[i].fnp, &found[i], sizeof(found[i]));
+    for (size_t i = 0; i < lib->nsyms; i++)
+        memcpy(lib->syms[i].fnp, &found[i], sizeof(found[i]));
+    lib->loaded = true;
     return CDNS_OK;
 }

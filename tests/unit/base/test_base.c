@@ -64,19 +64,27 @@ START_TEST(dynlib_loads_or_says_why)
 {
     char err[256] = "";
     double (*cosine)(double) = NULL, (*other)(double) = NULL, (*missing)(double) = NULL;
-    const cdns_dynsym_t none[] = {{"cos", &cosine}};
-    ck_assert_int_eq(cdns_dynlib_load("libcdns-no-such-library.so.0", none, 1, err, sizeof(err)), CDNS_EIO);
+    const cdns_dynsym_t one[] = {{"cos", &cosine}};
+    cdns_dynlib_t absent = {"libcdns-no-such-library.so.0", one, 1, false};
+    ck_assert_int_eq(cdns_dynlib_load(&absent, err, sizeof(err)), CDNS_EIO);
     ck_assert_ptr_nonnull(strstr(err, "cannot load libcdns-no-such-library.so.0"));
     ck_assert_ptr_null(cosine);
+    ck_assert(!absent.loaded);
 
     const cdns_dynsym_t two[] = {{"cos", &other}, {"cdns_no_such_function", &missing}};
-    ck_assert_int_eq(cdns_dynlib_load("libm.so.6", two, 2, err, sizeof(err)), CDNS_EIO);
+    cdns_dynlib_t partial = {"libm.so.6", two, 2, false};
+    ck_assert_int_eq(cdns_dynlib_load(&partial, err, sizeof(err)), CDNS_EIO);
     ck_assert_ptr_nonnull(strstr(err, "libm.so.6 has no cdns_no_such_function"));
     ck_assert_ptr_null(other); /* all or nothing */
 
-    ck_assert_int_eq(cdns_dynlib_load("libm.so.6", none, 1, err, sizeof(err)), CDNS_OK);
+    cdns_dynlib_t libm = {"libm.so.6", one, 1, false};
+    ck_assert_int_eq(cdns_dynlib_load(&libm, err, sizeof(err)), CDNS_OK);
+    ck_assert(libm.loaded);
     ck_assert_ptr_nonnull(cosine);
     ck_assert(cosine(0.0) == 1.0);
+    cosine = NULL;
+    ck_assert_int_eq(cdns_dynlib_load(&libm, err, sizeof(err)), CDNS_OK); /* once: nothing redone */
+    ck_assert_ptr_null(cosine);
 }
 END_TEST
 
