@@ -670,9 +670,17 @@ int cdns_builder_add(cdns_builder_t *b, const uint8_t *owner, uint16_t type, uin
     rc = grow((void **)&b->recs, &b->recs_cap, b->nrecs + 1, sizeof(*b->recs));
     if (rc == CDNS_OK)
         rc = grow((void **)&b->rdata, &b->rdata_cap, b->rdata_len + rdlen, 1);
-    uint32_t idx = 0;
-    if (rc == CDNS_OK)
+    /* A node's index never changes and intern() returns live nodes only, so the owner of the
+     * previous record (a service's A records, its SRV records...) needs no second lookup. */
+    uint32_t idx = b->last_idx;
+    if (rc == CDNS_OK && (len != b->last_len || memcmp(name, b->last_owner, len) != 0)) {
         rc = intern(b, name, len, labels, &idx);
+        if (rc == CDNS_OK) {
+            memcpy(b->last_owner, name, len);
+            b->last_len = len;
+            b->last_idx = idx;
+        }
+    }
     if (rc != CDNS_OK)
         return rc;
     uint8_t *copy = b->rdata + b->rdata_len;

@@ -82,8 +82,11 @@ struct cdns_builder {
     size_t nttls, ttls_cap;
     uint32_t *ttl_slots; /* ttlx + 1 by TTL, 0 = empty; open addressing, at most half full */
     size_t ttl_nslots;
-    const cdns_snapshot_t *base; /* update builders: the snapshot the change applies to */
-    bool frozen;                 /* cdns_builder_freeze: the snapshot keeps no update metadata */
+    uint8_t last_owner[CDNS_DNAME_MAX]; /* the owner of the last record added (lowercase), and */
+    size_t last_len;                    /* its length (0: none) and */
+    uint32_t last_idx;                  /* its node: records come grouped by owner */
+    const cdns_snapshot_t *base;        /* update builders: the snapshot the change applies to */
+    bool frozen;                        /* cdns_builder_freeze: the snapshot keeps no update metadata */
 };
 
 static inline uint16_t cdns_store__rec_type(const cdns_builder_t *b, const cdns_store__brec_t *r)
