@@ -592,9 +592,19 @@ static int type_index(cdns_builder_t *b, uint16_t type, uint8_t *out)
     return CDNS_OK;
 }
 
-static size_t ttl_slot(uint32_t ttl, size_t nslots)
+/* Where a probe for ttl starts in a table of nslots (a power of two). */
+static size_t ttl_home(uint32_t ttl, size_t nslots)
 {
     return (size_t)((ttl * 0x9E3779B1u) >> 7) & (nslots - 1);
+}
+
+/* Puts TTL number k (ttl) into a table of nslots with room for it. */
+static void ttl_put(uint32_t *slots, size_t nslots, uint32_t ttl, size_t k)
+{
+    size_t i = ttl_home(ttl, nslots);
+    while (slots[i])
+        i = (i + 1) & (nslots - 1);
+    slots[i] = (uint32_t)k + 1;
 }
 
 /* The index of ttl in b->ttls, added if new (CDNS_ERANGE past CDNS_STORE__MAX_TTLS). A load
@@ -605,11 +615,9 @@ static int ttl_index(cdns_builder_t *b, uint32_t ttl, uint16_t *out)
         *out = (uint16_t)(b->nttls - 1);
         return CDNS_OK;
     }
-    for (size_t i = b->ttl_nslots ? ttl_slot(ttl, b->ttl_nslots) : 0; b->ttl_nslots;
+    for (size_t i = b->ttl_nslots ? ttl_home(ttl, b->ttl_nslots) : 0; b->ttl_nslots && b->ttl_slots[i];
          i = (i + 1) & (b->ttl_nslots - 1)) {
         uint32_t e = b->ttl_slots[i];
-        if (!e)
-            break;
         if (b->ttls[e - 1] == ttl) {
             *out = (uint16_t)(e - 1);
             return CDNS_OK;
@@ -625,21 +633,14 @@ static int ttl_index(cdns_builder_t *b, uint32_t ttl, uint16_t *out)
         uint32_t *t = calloc(n, sizeof(*t));
         if (!t)
             return CDNS_ENOMEM;
-        for (size_t k = 0; k < b->nttls; k++) {
-            size_t i = ttl_slot(b->ttls[k], n);
-            while (t[i])
-                i = (i + 1) & (n - 1);
-            t[i] = (uint32_t)k + 1;
-        }
+        for (size_t k = 0; k < b->nttls; k++)
+            ttl_put(t, n, b->ttls[k], k);
         free(b->ttl_slots);
         b->ttl_slots = t;
         b->ttl_nslots = n;
     }
-    size_t i = ttl_slot(ttl, b->ttl_nslots);
-    while (b->ttl_slots[i])
-        i = (i + 1) & (b->ttl_nslots - 1);
+    ttl_put(b->ttl_slots, b->ttl_nslots, ttl, b->nttls);
     b->ttls[b->nttls] = ttl;
-    b->ttl_slots[i] = (uint32_t)b->nttls + 1;
     *out = (uint16_t)b->nttls++;
     return CDNS_OK;
 }
@@ -800,11 +801,6 @@ static int sort_records(cdns_builder_t *b)
     return CDNS_OK;
 }
 
-static bool same_rrset(const brec_t *a, const brec_t *b)
-{
-    return a->node == b->node && a->tix == b->tix;
-}
-
 int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
 {
     int rc = sort_records(b);
@@ -819,7 +815,7 @@ int cdns_store__sort_dedup(cdns_builder_t *b, cdns_store__counts_t *c)
                 b->recs[w - 1].ttlx = r->ttlx;
             continue;
         }
-        if (w == 0 || !same_rrset(&b->recs[w - 1], r)) {
+        if (w == 0 || !cdns_store__same_rrset(&b->recs[w - 1], r)) {
             c->nrrsets++;
             run = 0;
         }
@@ -1120,7 +1116,7 @@ static int full_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     size_t k = 0, t = 0, gone = 0;
     for (size_t i = 0; i < cnt.nrecs;) {
         size_t j = i + 1;
-        while (j < cnt.nrecs && same_rrset(&b->recs[i], &b->recs[j]))
+        while (j < cnt.nrecs && cdns_store__same_rrset(&b->recs[i], &b->recs[j]))
             j++;
         const brec_t *r0 = &b->recs[i];
         bnode_t *bn = &b->nodes[r0->node];

@@ -99,6 +99,12 @@ static inline uint32_t cdns_store__rec_ttl(const cdns_builder_t *b, const cdns_s
     return b->ttls[r->ttlx];
 }
 
+/* Whether two records of one builder belong to the same RRset (same node and type). */
+static inline bool cdns_store__same_rrset(const cdns_store__brec_t *a, const cdns_store__brec_t *b)
+{
+    return a->node == b->node && a->tix == b->tix;
+}
+
 /* What the records of a builder need in a snapshot once sorted and deduplicated. */
 typedef struct cdns_store__counts {
     size_t nrecs;       /* records left in b->recs */

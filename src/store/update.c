@@ -499,7 +499,7 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     size_t k = 0;
     for (size_t i = 0; i < cnt.nrecs; k++) {
         size_t j = i + 1;
-        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].tix == b->recs[i].tix)
+        while (j < cnt.nrecs && cdns_store__same_rrset(&b->recs[i], &b->recs[j]))
             j++;
         uint32_t nd = b->recs[i].node;
         if (!u.nrrsets[nd])
@@ -640,7 +640,7 @@ int cdns_store__update_commit(cdns_builder_t *b, cdns_snapshot_t **out)
     k = 0;
     for (size_t i = 0; i < cnt.nrecs;) {
         size_t j = i + 1;
-        while (j < cnt.nrecs && b->recs[j].node == b->recs[i].node && b->recs[j].tix == b->recs[i].tix)
+        while (j < cnt.nrecs && cdns_store__same_rrset(&b->recs[i], &b->recs[j]))
             j++;
         cdns_rrset_t *rs = &rrsets[k++];
         uint32_t *rt = NULL;
