@@ -156,6 +156,7 @@ typedef struct cdns_query {
     uint8_t qname_len;                   /* octets including the root label */
     uint8_t qname_labels;
     uint16_t question_len; /* octets of the question section (name + 4) */
+    uint32_t qname_hash;   /* cdns_dname_hash(qname_lower, qname_len): the store's key, hashed once */
     /* EDNS(0) */
     bool has_edns;
     uint8_t edns_version;
@@ -167,6 +168,9 @@ typedef struct cdns_query {
  * Rejects: QDCOUNT != 1, ANCOUNT/NSCOUNT != 0 (FORMERR), more than one OPT or OPT not in the
  * additional section or not owned by the root (FORMERR), trailing garbage. */
 cdns_query_status_t cdns_query_parse(const uint8_t *pkt, size_t len, cdns_query_t *q);
+/* Points a parsed question at another name (wire, any case, len octets): qname and every field
+ * derived from it; type, class, flags and EDNS stay. For plugins that rewrite the question. */
+void cdns_query_set_name(cdns_query_t *q, const uint8_t *name, size_t len);
 
 /* ------------------------------------------------------------------ writer */
 /* Sections of a response. */

@@ -45,6 +45,12 @@ int cdns_pipeline_listener_index(const cdns_pipeline_t *p, const char *addr, uin
  * worker, out and respond. Returns DONE (req->out_len octets to send; 0 = drop) or ASYNC (the
  * response comes through req->respond). */
 cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t *req);
+/* For a batch of n requests that arrived on listener li, prepared as for cdns_pipeline_serve
+ * and with parsed_ cleared: parses and routes each (cdns_pipeline_serve then takes both over
+ * instead of doing them again) and runs the prefetch steps of the plugins of each one's chain,
+ * step by step across the batch. Then serve them, each with cdns_pipeline_serve(p, li, req),
+ * before the pipeline can change. No allocation, no lock. */
+void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const *reqs, unsigned n);
 
 /* True when every plugin that reports readiness is ready; otherwise the names of the others,
  * comma separated, in notready. */

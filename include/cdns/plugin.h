@@ -51,6 +51,8 @@ typedef struct cdns_worker {
 } cdns_worker_t;
 
 #define CDNS_REQ_OUT_CAP 65535
+/* The most requests one prefetch() call is given (a receive batch of net is no larger). */
+#define CDNS_PREFETCH_MAX 64u
 
 /* One query in flight. Net fills the input part and the output buffer; the pipeline parses,
  * routes and finishes; plugins read q and write msg. */
@@ -86,6 +88,10 @@ typedef struct cdns_req {
     int base_;               /* on_response hooks run down to this entry (0; cache's background requests) */
     void (*respond)(struct cdns_req *req); /* called by cdns_req_resume() when an ASYNC request completes */
     void *net_data;
+    /* cdns_pipeline_prefetch's parse and route, which cdns_pipeline_serve then takes over:
+     * 0, or 1 + the cdns_query_status_t of the parse (net clears it for every datagram) */
+    uint8_t parsed_;
+    const void *route_;
 } cdns_req_t;
 
 /* Set-up context of one server block, passed to each directive's setup(). */
@@ -109,6 +115,13 @@ typedef struct cdns_plugin_api {
     int (*worker_init)(void *inst, cdns_worker_t *w, void **wstate);
     void (*worker_deinit)(void *inst, void *wstate);
     cdns_verdict_t (*serve)(cdns_req_t *req, void *inst, void *wstate);
+    /* Optional, on the worker: before serving a batch of received queries, the worker hands
+     * them to prefetch(), each run of consecutive ones routed to this block in one call (n at
+     * most CDNS_PREFETCH_MAX, each parsed). A plugin may start loading into the CPU cache what
+     * its serve() will read for them, so that the batch's cache misses overlap instead of each
+     * query waiting on its own in turn. Only hints: it must not write anything a later serve()
+     * or another worker reads. */
+    void (*prefetch)(cdns_req_t *const *reqs, unsigned n, void *inst);
     void (*on_response)(cdns_req_t *req, void *inst, void *wstate);
     bool (*ready)(const void *inst);
     /* After every directive of the block is set up (main thread): find sibling instances with

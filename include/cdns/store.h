@@ -93,9 +93,21 @@ typedef struct cdns_snapshot cdns_snapshot_t;
 const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
 /* The same zone, and in *node the node of exactly this name or NULL (what cdns_snapshot_find
  * would return): the walk for the zone starts with the whole name, so an existing name costs
- * one lookup for both. */
+ * one lookup for both. hash is cdns_dname_hash(lower, len), which a parsed query carries
+ * (cdns_query_t.qname_hash). */
 const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
-                                                const cdns_node_t **node);
+                                                uint32_t hash, const cdns_node_t **node);
+/* The most queries one cdns_snapshot_prefetch call takes. */
+#define CDNS_SNAPSHOT_PREFETCH_MAX 64u
+/* Starts loading into the CPU cache what answering each of n parsed queries (at most
+ * CDNS_SNAPSHOT_PREFETCH_MAX; the rest are ignored) will read: the name's table slot, then the
+ * node it names, then that node's name and RRsets, then the rdata of its RRset of the query's
+ * type, each stage issued for the whole batch before the next reads what the previous one
+ * fetched. So the batch's cache misses overlap instead of each query waiting on its own in
+ * turn. Only hints: it changes nothing, and a slot that holds another name prefetches a node
+ * the lookup will not use. NULL s or queries without a question do nothing. No allocation,
+ * no lock. */
+void cdns_snapshot_prefetch(const cdns_snapshot_t *s, const cdns_query_t *const *qs, unsigned n);
 /* The node of exactly this name, or NULL. */
 const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len);
 /* The node's RRset of this type, or NULL. */

@@ -124,6 +124,7 @@ static int read_question(cdns_wire_t *w, cdns_query_t *q)
     /* The length is known by now: folding needs no walk of its own. */
     fold_copy(q->qname_lower, q->qname, nlen);
     q->qname_len = (uint8_t)nlen;
+    q->qname_hash = cdns_dname_hash(q->qname_lower, nlen);
     q->question_len = (uint16_t)(w->pos - start);
     q->has_question = true;
     return CDNS_OK;
@@ -163,6 +164,7 @@ cdns_query_status_t cdns_query_parse(const uint8_t *pkt, size_t len, cdns_query_
     q->qname_len = 0;
     q->qname_labels = 0;
     q->question_len = 0;
+    q->qname_hash = 0;
     q->has_edns = false;
     q->edns_version = 0;
     q->edns_udp_size = 0;
@@ -226,4 +228,14 @@ cdns_query_status_t cdns_query_parse(const uint8_t *pkt, size_t len, cdns_query_
     if (q->has_edns && q->edns_version > 0)
         return CDNS_QUERY_BADVERS;
     return CDNS_QUERY_OK;
+}
+
+void cdns_query_set_name(cdns_query_t *q, const uint8_t *name, size_t len)
+{
+    memcpy(q->qname, name, len);
+    fold_copy(q->qname_lower, name, len);
+    q->qname_len = (uint8_t)len;
+    q->qname_labels = (uint8_t)cdns_dname_labels(name);
+    q->qname_hash = cdns_dname_hash(q->qname_lower, len);
+    q->question_len = (uint16_t)(len + 4);
 }

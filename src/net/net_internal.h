@@ -168,7 +168,8 @@ struct cdns_net_worker {
     struct iovec riov[CDNS_NET_BATCH];
     cdns_net_slot_t *rslot[CDNS_NET_BATCH];
     unsigned narmed;
-    unsigned ring_busy; /* entries [0, ring_busy) are the batch being served: not idle */
+    unsigned ring_busy;               /* entries [0, ring_busy) are the batch being served: not idle */
+    cdns_req_t *breq[CDNS_NET_BATCH]; /* the batch's requests, for cdns_pipeline_prefetch */
     /* send batch scratch */
     struct mmsghdr smsg[CDNS_NET_BATCH];
     struct iovec siov[CDNS_NET_BATCH];

@@ -133,6 +133,7 @@ void cdns_net__req_prepare(cdns_net_slot_t *s, size_t wire_len, bool tcp)
     r->chain_ = NULL;
     r->pos_ = 0;
     r->net_data = s;
+    r->parsed_ = 0;
 }
 
 const cdns_pipeline_t *cdns_net__pipeline(const cdns_net_worker_t *w)

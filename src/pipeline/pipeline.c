@@ -29,9 +29,15 @@ typedef struct entry {
     struct entry *from;           /* carried over from this entry of the old pipeline, until committed */
 } entry_t;
 
+/* A chain remembers at most this many of its plugins' prefetch hooks (the kubernetes plugin
+ * and the cache are the ones with one). */
+#define CHAIN_PREFETCH_MAX 4
+
 struct cdns_chain {
     entry_t *entries;
     int n;
+    int prefetch[CHAIN_PREFETCH_MAX]; /* entries with a prefetch hook, in chain order */
+    int nprefetch;
     void **ws; /* per-worker plugin states: ws[worker * n + i] */
     unsigned nworkers;
     cdns_pipeline_t *owner; /* whose in-flight count a parked request holds */
@@ -160,6 +166,9 @@ static int setup_block(const cdns_cf_block_t *blk, const char *dir, const cdns_p
         e->d = d;
     }
     qsort(c->entries, (size_t)c->n, sizeof(entry_t), entry_cmp);
+    for (int i = 0; i < c->n && c->nprefetch < CHAIN_PREFETCH_MAX; i++)
+        if (c->entries[i].api->prefetch != NULL)
+            c->prefetch[c->nprefetch++] = i;
     /* Now that the whole block is set up, plugins that work with a sibling find it. */
     for (int i = 0; i < c->n; i++) {
         entry_t *e = &c->entries[i];
@@ -542,14 +551,19 @@ static cdns_verdict_t run(cdns_req_t *req)
     return CDNS_DONE;
 }
 
-/* Routes a parsed query on listener l and walks the chain. */
-static cdns_verdict_t route_and_run(const listener_t *l, cdns_req_t *req)
+/* The route of a parsed query on listener l, or NULL: as CoreDNS, only class IN is served (no
+ * chaos plugin in this build). */
+static const route_t *route_of(const listener_t *l, const cdns_query_t *q)
+{
+    return q->qclass == CDNS_C_IN ? route_find(l, q) : NULL;
+}
+
+/* Walks the chain of route rt (route_of) for a parsed query on listener l. */
+static cdns_verdict_t route_and_run(const listener_t *l, const route_t *rt, cdns_req_t *req)
 {
     req->server = l->server;
     req->port = l->pub.port;
     req->listener_ = l;
-    /* As CoreDNS: only class IN is served (no chaos plugin in this build). */
-    const route_t *rt = req->q.qclass == CDNS_C_IN ? route_find(l, &req->q) : NULL;
     if (rt == NULL) {
         answer_rcode(req, CDNS_RCODE_REFUSED);
         if (l->dropped != NULL && req->super_ == NULL)
@@ -572,7 +586,10 @@ cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t 
     req->error = NULL;
     req->chain_ = NULL;
     req->parked_ = false;
-    cdns_query_status_t st = cdns_query_parse(req->wire, req->wire_len, &req->q);
+    bool parsed = req->parsed_ != 0;
+    cdns_query_status_t st =
+        parsed ? (cdns_query_status_t)(req->parsed_ - 1) : cdns_query_parse(req->wire, req->wire_len, &req->q);
+    req->parsed_ = 0;
     if (st != CDNS_QUERY_OK) {
         uint16_t rcode = CDNS_RCODE_FORMERR;
         if (st == CDNS_QUERY_DROP)
@@ -589,7 +606,38 @@ cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t 
         answer_rcode(req, CDNS_RCODE_REFUSED);
         return CDNS_DONE;
     }
-    return route_and_run(&p->listeners[li], req);
+    const listener_t *l = &p->listeners[li];
+    return route_and_run(l, parsed ? req->route_ : route_of(l, &req->q), req);
+}
+
+/* The chain cdns_pipeline_prefetch routed req to, or NULL. */
+static const cdns_chain_t *prefetch_chain(const cdns_req_t *req)
+{
+    const route_t *rt = req->route_;
+    return rt != NULL ? rt->chain : NULL;
+}
+
+void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const *reqs, unsigned n)
+{
+    const listener_t *l = li >= 0 && (size_t)li < p->nlisteners ? &p->listeners[li] : NULL;
+    for (unsigned i = 0; i < n; i++) {
+        cdns_req_t *req = reqs[i];
+        cdns_query_status_t st = cdns_query_parse(req->wire, req->wire_len, &req->q);
+        req->parsed_ = (uint8_t)(1 + st);
+        req->route_ = st == CDNS_QUERY_OK && l != NULL ? route_of(l, &req->q) : NULL;
+    }
+    /* Each run of requests routed to one chain (usually the whole batch) in one call per hook. */
+    for (unsigned i = 0; i < n;) {
+        const cdns_chain_t *c = prefetch_chain(reqs[i]);
+        unsigned end = i + 1;
+        while (end < n && end - i < CDNS_PREFETCH_MAX && prefetch_chain(reqs[end]) == c)
+            end++;
+        for (int k = 0; c != NULL && k < c->nprefetch; k++) {
+            const entry_t *e = &c->entries[c->prefetch[k]];
+            e->api->prefetch(reqs + i, end - i, e->inst);
+        }
+        i = end;
+    }
 }
 
 cdns_verdict_t cdns_req_next(cdns_req_t *req)
@@ -791,7 +839,7 @@ cdns_verdict_t cdns_req_subquery(cdns_req_t *req, const uint8_t *name, uint16_t 
     s->done = false;
     cdns_verdict_t v = CDNS_DONE;
     if (cdns_query_parse(r->wire, r->wire_len, &r->q) == CDNS_QUERY_OK)
-        v = route_and_run(req->listener_, r);
+        v = route_and_run(req->listener_, route_of(req->listener_, &r->q), r);
     s->serving = false;
     if (v == CDNS_ASYNC && !s->done)
         return CDNS_ASYNC;

@@ -117,12 +117,12 @@ static const cdns_zone_t *zone_by_apex(const cdns_snapshot_t *s, const uint8_t *
 }
 
 const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
-                                                const cdns_node_t **node)
+                                                uint32_t hash, const cdns_node_t **node)
 {
     *node = NULL;
     if (!s || !lower || len == 0 || len > CDNS_DNAME_MAX)
         return NULL;
-    const cdns_node_t *n = cdns_store__lookup(s, lower, len, cdns_dname_hash(lower, len));
+    const cdns_node_t *n = cdns_store__lookup(s, lower, len, hash);
     if (n) {
         *node = n;
         return &s->zones[n->zone];
@@ -136,6 +136,48 @@ const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const 
     size_t skip = (size_t)lower[0] + 1;
     n = cdns_store__closest(s, lower + skip, len - skip, NULL);
     return n ? &s->zones[n->zone] : NULL;
+}
+
+void cdns_snapshot_prefetch(const cdns_snapshot_t *s, const cdns_query_t *const *qs, unsigned n)
+{
+    if (!s)
+        return;
+    if (n > CDNS_SNAPSHOT_PREFETCH_MAX)
+        n = CDNS_SNAPSHOT_PREFETCH_MAX;
+    const atomic_uint *slot[CDNS_SNAPSHOT_PREFETCH_MAX];
+    const cdns_node_t *node[CDNS_SNAPSHOT_PREFETCH_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        slot[i] = qs[i]->has_question ? &s->table[cdns_store__slot(qs[i]->qname_hash, s->table_slots)] : NULL;
+        if (slot[i])
+            __builtin_prefetch(slot[i]);
+    }
+    /* The home slot only: a name that probed further is rare at the table's load factor, and a
+     * hint that misses costs a load, not a wrong answer. */
+    for (unsigned i = 0; i < n; i++) {
+        node[i] = NULL;
+        if (!slot[i])
+            continue;
+        uint32_t e = atomic_load_explicit(slot[i], memory_order_relaxed);
+        uint32_t idx = (e & CDNS_STORE__IDX_MASK) - 1;
+        /* Past nnodes: an index only a newer snapshot of the lineage has. */
+        if (e && (e >> CDNS_STORE__IDX_BITS) == CDNS_STORE__TAG(qs[i]->qname_hash) && idx < s->nnodes) {
+            node[i] = cdns_store__node(s, idx);
+            __builtin_prefetch(node[i]);
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (node[i] && node[i]->name_len && node[i]->rrsets) { /* alive, with records */
+            __builtin_prefetch(node[i]->name);
+            __builtin_prefetch(node[i]->rrsets);
+        } else {
+            node[i] = NULL;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const cdns_rrset_t *rs = node[i] ? cdns_node_rrset(node[i], qs[i]->qtype) : NULL;
+        if (rs)
+            __builtin_prefetch(cdns_rrset_rdata(rs));
+    }
 }
 
 const cdns_node_t *cdns_snapshot_find(const cdns_snapshot_t *s, const uint8_t *lower, size_t len)

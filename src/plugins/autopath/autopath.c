@@ -213,16 +213,6 @@ static const uint8_t *client_ns(const cdns_ap_table_t *t, const cdns_req_t *req)
     return NULL;
 }
 
-/* Points req->q at a new name (same type, class, flags, EDNS). */
-static void set_qname(cdns_query_t *q, const uint8_t *name, size_t len)
-{
-    memcpy(q->qname, name, len);
-    cdns_dname_copy_lower(q->qname_lower, name);
-    q->qname_len = (uint8_t)len;
-    q->qname_labels = (uint8_t)cdns_dname_labels(name);
-    q->question_len = (uint16_t)(len + 4);
-}
-
 /* True when req->q is no longer the question the client sent (this plugin rewrote it). */
 static bool rewritten(const cdns_req_t *req)
 {
@@ -421,7 +411,7 @@ static cdns_verdict_t ap_serve(cdns_req_t *req, void *inst, void *wsp)
         /* The first candidate is the name as asked, letter case included: its answer goes back
          * as it is, and a client that randomises case (0x20) checks its question octet by octet. */
         memcpy(name + blen, i == 0 ? base + blen : cand[i], clen[i]);
-        set_qname(&req->q, name, blen + clen[i]);
+        cdns_query_set_name(&req->q, name, blen + clen[i]);
         cdns_msg_begin(&req->msg, req->out, CDNS_REQ_OUT_CAP, &req->q, req->tcp);
         /* forward sends req->wire as it is (copying it before serve returns): show it the
          * candidate's question, with the client's header and EDNS. */

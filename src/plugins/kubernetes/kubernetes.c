@@ -601,6 +601,18 @@ static cdns_verdict_t kube_serve(cdns_req_t *req, void *inst, void *ws)
     return CDNS_DONE;
 }
 
+/* What cdns_k8s_answer's first lookup, of the whole name, will read: fetched for the batch. */
+static void kube_prefetch(cdns_req_t *const *reqs, unsigned n, void *inst)
+{
+    const cdns_kube_t *k = inst;
+    const cdns_query_t *qs[CDNS_PREFETCH_MAX];
+    if (n > CDNS_PREFETCH_MAX)
+        n = CDNS_PREFETCH_MAX;
+    for (unsigned i = 0; i < n; i++)
+        qs[i] = &reqs[i]->q;
+    cdns_snapshot_prefetch(cdns_rcu_deref((void *const *)&k->snap), qs, n);
+}
+
 static bool kube_ready(const void *inst)
 {
     const cdns_kube_t *k = inst;
@@ -616,6 +628,7 @@ const cdns_plugin_api_t cdns_plugin_kubernetes = {
     .start = kube_start,
     .stop = kube_stop,
     .serve = kube_serve,
+    .prefetch = kube_prefetch,
     .ready = kube_ready,
     /* An unchanged stanza keeps its instance across a Corefile reload: no relist. */
     .flags = CDNS_PLUGIN_ONCE | CDNS_PLUGIN_CARRY_OVER,

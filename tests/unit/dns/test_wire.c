@@ -135,6 +135,8 @@ START_TEST(parse_plain)
     ck_assert_uint_eq(q.qtype, CDNS_T_A);
     ck_assert_uint_eq(q.qclass, CDNS_C_IN);
     ck_assert(!q.has_edns);
+    /* The store's key comes hashed with the question, from the lowercase name. */
+    ck_assert_uint_eq(q.qname_hash, cdns_dname_hash((const uint8_t *)"\3www\7example\3org", 17));
 
     /* ldns agrees the crafted packet is a well-formed query. */
     ldns_pkt *lp = NULL;
@@ -543,10 +545,33 @@ START_TEST(question_matches_unpack)
             uint8_t low[CDNS_DNAME_MAX];
             cdns_dname_copy_lower(low, ref);
             ck_assert_mem_eq(q.qname_lower, low, rlen);
+            ck_assert_uint_eq(q.qname_hash, cdns_dname_hash(low, rlen));
         } else {
             ck_assert_int_eq(st, CDNS_QUERY_FORMERR);
         }
     }
+}
+END_TEST
+
+/* A plugin that rewrites the question (autopath) gets every derived field redone, the hash the
+ * kubernetes plugin looks the name up by included; type, class, id and EDNS stay. */
+START_TEST(set_name_redoes_the_derived_fields)
+{
+    pkt_t p;
+    cdns_query_t q;
+    basic(&p, true);
+    ck_assert_int_eq(cdns_query_parse(p.b, p.n, &q), CDNS_QUERY_OK);
+    static const uint8_t name[] = "\3Web\7Default\3SVC\7cluster\5local";
+    cdns_query_set_name(&q, name, sizeof(name));
+    ck_assert_uint_eq(q.qname_len, sizeof(name));
+    ck_assert_mem_eq(q.qname, name, sizeof(name));
+    ck_assert_mem_eq(q.qname_lower, "\3web\7default\3svc\7cluster\5local", sizeof(name));
+    ck_assert_uint_eq(q.qname_labels, 5);
+    ck_assert_uint_eq(q.question_len, sizeof(name) + 4);
+    ck_assert_uint_eq(q.qname_hash, cdns_dname_hash(q.qname_lower, sizeof(name)));
+    ck_assert_uint_eq(q.id, 0xbeef);
+    ck_assert_uint_eq(q.qtype, CDNS_T_A);
+    ck_assert(q.has_edns);
 }
 END_TEST
 
@@ -573,6 +598,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, every_truncation);
     tcase_add_test(tc, garbage);
     tcase_add_test(tc, question_matches_unpack);
+    tcase_add_test(tc, set_name_redoes_the_derived_fields);
     suite_add_tcase(s, tc);
     return s;
 }

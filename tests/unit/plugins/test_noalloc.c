@@ -145,12 +145,121 @@ START_TEST(pipeline_answers_without_malloc_or_lock)
 }
 END_TEST
 
+/* A worker hands a received batch to cdns_pipeline_prefetch (parse, route, the kubernetes
+ * plugin's prefetch steps) before serving it: serving the batch after that must write, octet
+ * for octet, what serving each query alone writes (the malformed, the dropped, the refused and
+ * the unrouted ones included, and on a listener index that does not exist), and allocate
+ * nothing. */
+#define BATCH 20
+START_TEST(batch_prefetch_answers_as_serve)
+{
+    install_hooks();
+    cdns_diag_t diag = {{0}};
+    cdns_corefile_t *cf = NULL;
+    ck_assert_int_eq(cdns_corefile_parse(corefile_text, strlen(corefile_text), "tests/unit/Corefile", &cf, &diag),
+                     CDNS_OK);
+    cdns_pipeline_opts_t o = {.default_port = 53, .nworkers = 1};
+    cdns_pipeline_t *pl = NULL;
+    ck_assert_msg(cdns_pipeline_new(cf, &o, &pl, &diag) == CDNS_OK, "%s", diag.msg);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ck_assert_msg(cdns_pipeline_start(pl, &loop, &diag) == CDNS_OK, "%s", diag.msg);
+    uv_run(&loop, UV_RUN_NOWAIT);
+
+    static const struct {
+        const char *name;
+        uint16_t type;
+    } qs[] = {
+        {"kubernetes.default.svc.cluster.local", CDNS_T_A},
+        {"_dns._udp.kube-dns.kube-system.svc.cluster.local", CDNS_T_SRV},
+        {"KUBE-DNS.kube-system.svc.cluster.local", CDNS_T_SRV},
+        {"web-0.nginx.default.svc.cluster.local", CDNS_T_A},
+        {"nginx.default.svc.cluster.local", CDNS_T_AAAA},
+        {"10-244-1-5.default.pod.cluster.local", CDNS_T_A},
+        {"1.0.96.10.in-addr.arpa", CDNS_T_PTR},
+        {"nothere.default.svc.cluster.local", CDNS_T_A},
+        {"cluster.local", CDNS_T_SOA},
+        {"example.com", CDNS_T_A},
+        {"kubernetes.default.svc.cluster.local", CDNS_T_A},
+    };
+    static uint8_t pkts[BATCH][512], outs[2][BATCH][CDNS_REQ_OUT_CAP];
+    static cdns_req_t reqs[BATCH];
+    size_t lens[BATCH], n = 0;
+    for (size_t k = 0; k < CDNS_ARRAY_LEN(qs); k++, n++)
+        lens[n] = make_query(pkts[n], qs[k].name, qs[k].type, k % 2 == 0);
+    /* Two questions (FORMERR), a response (dropped: nothing sent), class CH (REFUSED), an
+     * UPDATE (NOTIMP), a header alone (dropped). */
+    lens[n] = make_query(pkts[n], "kubernetes.default.svc.cluster.local", CDNS_T_A, false);
+    pkts[n++][5] = 2;
+    lens[n] = make_query(pkts[n], "kubernetes.default.svc.cluster.local", CDNS_T_A, false);
+    pkts[n++][2] |= 0x80;
+    lens[n] = make_query(pkts[n], "kubernetes.default.svc.cluster.local", CDNS_T_A, false);
+    pkts[n][lens[n] - 1] = 3;
+    n++;
+    lens[n] = make_query(pkts[n], "kubernetes.default.svc.cluster.local", CDNS_T_A, false);
+    pkts[n++][2] |= 5 << 3;
+    lens[n] = 12;
+    make_query(pkts[n++], "kubernetes.default.svc.cluster.local", CDNS_T_A, false);
+    cdns_worker_t w = {.id = 0, .loop = NULL};
+    cdns_req_t *batch[BATCH];
+    size_t out_len[2][BATCH];
+    unsigned long differ = 0;
+    char first[160] = "";
+    int lis[] = {-1, 7, 0}; /* 0, the one that answers, last: the checks after the loop read it */
+    for (size_t l = 0; l < CDNS_ARRAY_LEN(lis); l++) {
+        for (int round = 0; round < 3; round++) {
+            /* 0: each alone, as TCP serves; 1 and 2: the batch, prefetched (2 counted). */
+            counting = round == 2;
+            for (size_t k = 0; k < n; k++) {
+                cdns_req_t *r = &reqs[k];
+                memset(r, 0, sizeof(*r));
+                r->client.ss_family = AF_INET;
+                r->wire = pkts[k];
+                r->wire_len = lens[k];
+                r->out = outs[round > 0][k];
+                r->worker = &w;
+                batch[k] = r;
+                if (round == 0)
+                    cdns_pipeline_serve(pl, lis[l], r);
+            }
+            if (round > 0) {
+                cdns_pipeline_prefetch(pl, lis[l], batch, (unsigned)n);
+                for (size_t k = 0; k < n; k++)
+                    cdns_pipeline_serve(pl, lis[l], batch[k]);
+            }
+            for (size_t k = 0; k < n; k++)
+                out_len[round > 0][k] = reqs[k].out_len;
+            counting = 0;
+            for (size_t k = 0; round > 0 && k < n; k++)
+                if (out_len[0][k] != out_len[1][k] || memcmp(outs[0][k], outs[1][k], out_len[0][k]) != 0) {
+                    if (differ++ == 0)
+                        snprintf(first, sizeof(first), "listener %d, query %zu: %zu octets alone, %zu in a batch",
+                                 lis[l], k, out_len[0][k], out_len[1][k]);
+                }
+        }
+    }
+    ck_assert_msg(differ == 0, "%lu answers differ, first: %s", differ, first);
+    /* The batch really was answered: NOERROR with records, NXDOMAIN, FORMERR, nothing sent. */
+    ck_assert_uint_gt(out_len[1][0], 12);
+    ck_assert_uint_eq(outs[1][0][3] & 0xf, CDNS_RCODE_NOERROR);
+    ck_assert_uint_eq(out_len[1][CDNS_ARRAY_LEN(qs) + 1], 0);
+    ck_assert_msg(allocs == 0, "%lu allocations on the batch path", allocs);
+    ck_assert_msg(locks == 0, "%lu mutex locks on the batch path", locks);
+    cdns_pipeline_stop(pl);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    cdns_pipeline_free(pl);
+    cdns_corefile_free(cf);
+}
+END_TEST
+
 static Suite *noalloc_suite(void)
 {
     Suite *s = suite_create("noalloc");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, pipeline_answers_without_malloc_or_lock);
+    tcase_add_test(tc, batch_prefetch_answers_as_serve);
     suite_add_tcase(s, tc);
     return s;
 }
