@@ -11,15 +11,12 @@
  *
  *   build/bench/memprobe bench/data/k10k/cluster.json
  */
-#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "cdns/k8s.h"
-#include "cdns/store.h"
+#include "probe_load.h"
 
 static long rss_kb(const char *field)
 {
@@ -54,29 +51,15 @@ int main(int argc, char **argv)
     int rc = 1;
     phase("start", cdns_clock_mono_ns());
     uint64_t t0 = cdns_clock_mono_ns();
-    /* As the server loads it (plugins/kubernetes): a window at a time, pods skipped since
-     * the Corefile below does not verify them. */
-    int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
     cdns_k8s_load_stats_t st;
-    cdns_k8s_load_opts_t lo = {.skip = 1u << CDNS_K8S_POD};
-    if (fd < 0 || !(idx = cdns_k8s_index_new()) || cdns_k8s_index_load_fd(idx, fd, &lo, &st) != CDNS_OK) {
-        fprintf(stderr, "cannot load %s\n", argv[1]);
-        if (fd >= 0)
-            close(fd);
+    if (probe_read(argv[1], &idx, &st) != CDNS_OK)
         goto fail;
-    }
-    close(fd);
     phase("read + decode", t0);
     malloc_trim(0);
     phase("  trimmed", cdns_clock_mono_ns());
     t0 = cdns_clock_mono_ns();
-    /* What bench/serve-clusterdns.sh's Corefile asks for; the index goes before the layout. */
-    static const char *const zones[] = {"cluster.local.", "in-addr.arpa.", "ip6.arpa."};
-    cdns_k8s_opts_t opts = {0};
-    opts.zones = zones;
-    opts.nzones = 3;
-    opts.ttl_s = 5;
-    opts.pods = CDNS_K8S_PODS_INSECURE;
+    /* The index goes before the layout, as in the server. */
+    cdns_k8s_opts_t opts = probe_opts();
     int brc = cdns_k8s_build_consume(idx, &opts, &snap);
     idx = NULL;
     if (brc != CDNS_OK) {

@@ -368,22 +368,23 @@ def scenario_scale(a, sizes):
     return rows
 
 
-def build_memprobe():
-    """bench/memprobe.c against build/lib (the Makefile's one bench rule builds the server)."""
-    out = os.path.join(os.path.dirname(CLUSTERDNS), "bench", "memprobe")
-    src = os.path.join(HERE, "memprobe.c")
+def build_probe(name):
+    """bench/<name>.c (memprobe, answerprobe) against build/lib (the Makefile's one bench rule
+    builds the server and its libraries)."""
+    out = os.path.join(os.path.dirname(CLUSTERDNS), "bench", name)
+    srcs = [os.path.join(HERE, name + ".c"), os.path.join(HERE, "probe_load.h")]
     lib = os.path.join(os.path.dirname(CLUSTERDNS), "lib")
     libs = [os.path.join(lib, "lib%s.a" % m) for m in ("base", "dns", "store", "k8s")]
-    if os.path.exists(out) and all(os.path.getmtime(out) >= os.path.getmtime(x) for x in [src] + libs):
+    if os.path.exists(out) and all(os.path.getmtime(out) >= os.path.getmtime(x) for x in srcs + libs):
         return out
     os.makedirs(os.path.dirname(out), exist_ok=True)
     pc = lambda *a: subprocess.run(["pkg-config"] + list(a), capture_output=True, text=True).stdout.split()
     argv = (["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
              "-I" + os.path.join(ROOT, "include"), "-I" + os.path.join(ROOT, "src")] + pc("--cflags", "libcjson")
-            + ["-o", out, src, "-Wl,--start-group"] + libs + ["-Wl,--end-group"]
-            + pc("--libs", "libcjson", "libuv") + ["-lpthread", "-lm"])
+            + ["-o", out, srcs[0], "-Wl,--start-group"] + libs + ["-Wl,--end-group"]
+            + pc("--libs", "libcjson", "libuv") + ["-lpthread", "-lm", "-ldl"])
     if subprocess.run(argv).returncode != 0:
-        log("memprobe did not build; phase table skipped")
+        log("%s did not build; its table is skipped" % name)
         return None
     return out
 
@@ -461,6 +462,18 @@ def main():
             rep.append("clusterdns peak RSS %.1f MB for %d records: %.0f bytes per record (whole process)." % (
                 cd["hwm_mb"], recs, cd["hwm_mb"] * 1048576 / recs))
         rep.append("")
+        probe = build_probe("answerprobe")
+        if probe:
+            rep += ["The kubernetes answer path alone, in user space, with and without the batch prefetch "
+                    "(bench/answerprobe.c, batches of 16, on CPU 0):", "", "```"]
+            for mix in a.mixes.split(","):
+                qf = qfile(data, mix)
+                if mix == "cache-hit" or not os.path.exists(qf):
+                    continue
+                r = subprocess.run(["taskset", "-c", "0", probe, os.path.join(data, "cluster.json"), qf, "16",
+                                    "5" if a.quick else "11"], capture_output=True, text=True)
+                rep.append("%-13s %s" % (mix, (r.stdout or r.stderr).strip()))
+            rep += ["```", ""]
     # Quick mode leaves it out: forward_bench.py's warm-ups alone would break the two minutes.
     if "cache-hit" in a.mixes.split(",") and ("cache-hit" in only or ("main" in only and not a.quick)):
         rep += scenario_cache_hit(a)
@@ -495,7 +508,7 @@ def main():
                 r["cluster"], r["services"], r["pods"], r["records"], r["server"], r["startup"],
                 r["load_ms"] if r["load_ms"] is not None else "", r["rss_mb"], r["hwm_mb"], r["bytes_per_rec"]))
         rep.append("")
-        probe = build_memprobe()
+        probe = build_probe("memprobe")
         if probe:
             rep += ["Phases of an objects load (bench/memprobe.c: heap in use and RSS after each phase):", ""]
             for (name, *_rest) in sizes:
