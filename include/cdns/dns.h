@@ -156,7 +156,9 @@ typedef struct cdns_query {
     uint8_t qname_len;                   /* octets including the root label */
     uint8_t qname_labels;
     uint16_t question_len; /* octets of the question section (name + 4) */
-    uint32_t qname_hash;   /* cdns_dname_hash(qname_lower, qname_len): the store's key, hashed once */
+    /* cdns_dname_hash64(qname_lower, qname_len, 0), hashed once: its low half is cdns_dname_hash,
+     * the store's key; the cache mixes the question's other fields into the whole. */
+    uint64_t qname_hash;
     /* EDNS(0) */
     bool has_edns;
     uint8_t edns_version;

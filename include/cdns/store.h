@@ -94,7 +94,7 @@ const cdns_zone_t *cdns_snapshot_find_zone(const cdns_snapshot_t *s, const uint8
 /* The same zone, and in *node the node of exactly this name or NULL (what cdns_snapshot_find
  * would return): the walk for the zone starts with the whole name, so an existing name costs
  * one lookup for both. hash is cdns_dname_hash(lower, len), which a parsed query carries
- * (cdns_query_t.qname_hash). */
+ * (the low half of cdns_query_t.qname_hash). */
 const cdns_zone_t *cdns_snapshot_find_zone_node(const cdns_snapshot_t *s, const uint8_t *lower, size_t len,
                                                 uint32_t hash, const cdns_node_t **node);
 /* The most queries one cdns_snapshot_prefetch call takes. */

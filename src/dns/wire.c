@@ -124,7 +124,7 @@ static int read_question(cdns_wire_t *w, cdns_query_t *q)
     /* The length is known by now: folding needs no walk of its own. */
     fold_copy(q->qname_lower, q->qname, nlen);
     q->qname_len = (uint8_t)nlen;
-    q->qname_hash = cdns_dname_hash(q->qname_lower, nlen);
+    q->qname_hash = cdns_dname_hash64(q->qname_lower, nlen, 0);
     q->question_len = (uint16_t)(w->pos - start);
     q->has_question = true;
     return CDNS_OK;
@@ -236,6 +236,6 @@ void cdns_query_set_name(cdns_query_t *q, const uint8_t *name, size_t len)
     fold_copy(q->qname_lower, name, len);
     q->qname_len = (uint8_t)len;
     q->qname_labels = (uint8_t)cdns_dname_labels(name);
-    q->qname_hash = cdns_dname_hash(q->qname_lower, len);
+    q->qname_hash = cdns_dname_hash64(q->qname_lower, len, 0);
     q->question_len = (uint16_t)(len + 4);
 }

@@ -1582,7 +1582,7 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
         return CDNS_K8S_NOTAUTH;
     const uint8_t *qn = q->qname_lower;
     const cdns_node_t *node;
-    const cdns_zone_t *z = cdns_snapshot_find_zone_node(s, qn, q->qname_len, q->qname_hash, &node);
+    const cdns_zone_t *z = cdns_snapshot_find_zone_node(s, qn, q->qname_len, (uint32_t)q->qname_hash, &node);
     if (!z)
         return CDNS_K8S_NOTAUTH;
     uint16_t qtype = q->qtype;

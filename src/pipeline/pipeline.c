@@ -67,6 +67,7 @@ struct cdns_pipeline {
     cdns_listener_t *pub;
     size_t nlisteners;
     bool started;
+    bool prefetch; /* some chain has a plugin with a prefetch hook */
     /* Requests parked (ASYNC) on this pipeline's chains. cdns_pipeline_free waits for zero, so a
      * reload that retires this pipeline never frees a chain a forward reply will resume. */
     _Atomic unsigned long inflight;
@@ -295,6 +296,7 @@ int cdns_pipeline_new(const cdns_corefile_t *cf, const cdns_pipeline_opts_t *opt
         free(zones);
         if (rc != CDNS_OK)
             goto fail;
+        p->prefetch = p->prefetch || p->chains[b].nprefetch > 0;
     }
     p->pub = calloc(p->nlisteners ? p->nlisteners : 1, sizeof(cdns_listener_t));
     if (p->pub == NULL) {
@@ -627,7 +629,7 @@ void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const 
         req->route_ = st == CDNS_QUERY_OK && l != NULL ? route_of(l, &req->q) : NULL;
     }
     /* Each run of requests routed to one chain (usually the whole batch) in one call per hook. */
-    for (unsigned i = 0; i < n;) {
+    for (unsigned i = 0; p->prefetch && i < n;) {
         const cdns_chain_t *c = prefetch_chain(reqs[i]);
         unsigned end = i + 1;
         while (end < n && end - i < CDNS_PREFETCH_MAX && prefetch_chain(reqs[end]) == c)

@@ -147,7 +147,7 @@ void cdns_snapshot_prefetch(const cdns_snapshot_t *s, const cdns_query_t *const 
     const atomic_uint *slot[CDNS_SNAPSHOT_PREFETCH_MAX];
     const cdns_node_t *node[CDNS_SNAPSHOT_PREFETCH_MAX];
     for (unsigned i = 0; i < n; i++) {
-        slot[i] = qs[i]->has_question ? &s->table[cdns_store__slot(qs[i]->qname_hash, s->table_slots)] : NULL;
+        slot[i] = qs[i]->has_question ? &s->table[cdns_store__slot((uint32_t)qs[i]->qname_hash, s->table_slots)] : NULL;
         if (slot[i])
             __builtin_prefetch(slot[i]);
     }
@@ -160,7 +160,7 @@ void cdns_snapshot_prefetch(const cdns_snapshot_t *s, const cdns_query_t *const 
         uint32_t e = atomic_load_explicit(slot[i], memory_order_relaxed);
         uint32_t idx = (e & CDNS_STORE__IDX_MASK) - 1;
         /* Past nnodes: an index only a newer snapshot of the lineage has. */
-        if (e && (e >> CDNS_STORE__IDX_BITS) == CDNS_STORE__TAG(qs[i]->qname_hash) && idx < s->nnodes) {
+        if (e && (e >> CDNS_STORE__IDX_BITS) == CDNS_STORE__TAG((uint32_t)qs[i]->qname_hash) && idx < s->nnodes) {
             node[i] = cdns_store__node(s, idx);
             __builtin_prefetch(node[i]);
         }

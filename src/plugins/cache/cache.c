@@ -355,7 +355,7 @@ static cdns_verdict_t cache_serve(cdns_req_t *req, void *inst, void *wsp)
     if (se == NULL)
         se = &none;
     uint8_t bits = query_bits(q);
-    uint64_t key = cdns_cache__key(q->qname_lower, q->qname_len, q->qtype, q->qclass, bits);
+    uint64_t key = cdns_cache__key(q, bits);
     /* The time the query's batch was received (same clock), rather than a clock read per query. */
     uint64_t now = req->start_ns ? req->start_ns / 1000000u : cdns_clock_mono_ms();
     inc(se->requests, req);
@@ -496,7 +496,7 @@ static bool serve_stale_instead(cdns_cache_t *c, cdns_req_t *req, cache_ws_t *ws
 {
     const cdns_query_t *q = &req->q;
     uint8_t bits = query_bits(q);
-    uint64_t key = cdns_cache__key(q->qname_lower, q->qname_len, q->qtype, q->qclass, bits);
+    uint64_t key = cdns_cache__key(q, bits);
     uint64_t now = cdns_clock_mono_ms();
     cdns_centry_t e;
     cdns_cslot_t *slot = NULL;
@@ -656,7 +656,7 @@ static void cache_response(cdns_req_t *req, void *inst, void *wsp)
         return;
     uint8_t bits = query_bits(q);
     cdns_centry_t e = {
-        .key = cdns_cache__key(q->qname_lower, q->qname_len, q->qtype, q->qclass, bits),
+        .key = cdns_cache__key(q, bits),
         .stored_ms = cdns_clock_mono_ms(),
         .ttl_s = dur,
         .qtype = q->qtype,

@@ -121,6 +121,6 @@ void cdns_cache__teardown(void *inst);
 /* A 64-bit hash of DO, CD, type, class and the lowercase name (what CoreDNS's key covers),
  * a word at a time. Never 0. Its low byte picks the shard, its high half the index slot; a
  * hit still compares the whole question, so two questions of one key only evict each other. */
-uint64_t cdns_cache__key(const uint8_t *lower, size_t len, uint16_t qtype, uint16_t qclass, uint8_t bits);
+uint64_t cdns_cache__key(const cdns_query_t *q, uint8_t bits);
 
 #endif

@@ -458,6 +458,7 @@ static cdns_query_t tq(const char *name, uint16_t type)
     cdns_dname_from_str(name, NULL, q.qname, &len);
     q.qname_len = (uint8_t)len;
     cdns_dname_copy_lower(q.qname_lower, q.qname);
+    q.qname_hash = cdns_dname_hash64(q.qname_lower, len, 0); /* as cdns_query_parse leaves it */
     q.qtype = type;
     q.qclass = CDNS_C_IN;
     return q;
@@ -467,7 +468,7 @@ static void tput(cdns_ctable_t *t, const cdns_query_t *q, size_t dlen, bool *evi
 {
     static uint8_t data[CDNS_CACHE_LARGE + 1];
     memset(data, 0x5a, sizeof(data));
-    cdns_centry_t e = {.key = cdns_cache__key(q->qname_lower, q->qname_len, q->qtype, q->qclass, 0),
+    cdns_centry_t e = {.key = cdns_cache__key(q, 0),
                        .ttl_s = 30,
                        .qtype = q->qtype,
                        .qclass = q->qclass,
@@ -496,20 +497,17 @@ START_TEST(table_bounded_random_eviction_and_flush)
     cdns_query_t q = tq("n4999.example.org", CDNS_T_A);
     cdns_centry_t e;
     uint8_t out[CDNS_CACHE_LARGE];
-    ck_assert_ptr_nonnull(cdns_cache__get(&t, cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0), &q,
-                                          0, &e, out, sizeof(out)));
+    ck_assert_ptr_nonnull(cdns_cache__get(&t, cdns_cache__key(&q, 0), &q, 0, &e, out, sizeof(out)));
     ck_assert_uint_eq(e.data_len, 100);
     ck_assert_uint_eq(out[99], 0x5a);
     /* A different type or DO bit misses. */
-    ck_assert_ptr_null(cdns_cache__get(&t, cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0), &q,
-                                       CDNS_CACHE_DO, &e, NULL, 0));
+    ck_assert_ptr_null(cdns_cache__get(&t, cdns_cache__key(&q, 0), &q, CDNS_CACHE_DO, &e, NULL, 0));
     /* Large answers go to the overflow class; too large ones are refused. */
     cdns_query_t big = tq("big.other.net", CDNS_T_TXT);
     bool ev;
     tput(&t, &big, 3000, &ev);
     tput(&t, &big, CDNS_CACHE_LARGE + 1, &ev);
-    ck_assert_ptr_nonnull(cdns_cache__get(&t, cdns_cache__key(big.qname_lower, big.qname_len, CDNS_T_TXT, CDNS_C_IN, 0),
-                                          &big, 0, &e, out, sizeof(out)));
+    ck_assert_ptr_nonnull(cdns_cache__get(&t, cdns_cache__key(&big, 0), &big, 0, &e, out, sizeof(out)));
     ck_assert_uint_eq(e.data_len, 3000);
     /* flush below a zone */
     size_t before = cdns_cache__count(&t);
@@ -519,8 +517,7 @@ START_TEST(table_bounded_random_eviction_and_flush)
     size_t dropped = cdns_cache__flush(&t, zone);
     ck_assert_uint_eq(dropped + 1, before);
     ck_assert_uint_eq(cdns_cache__count(&t), 1);
-    ck_assert_ptr_null(
-        cdns_cache__get(&t, cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0), &q, 0, &e, NULL, 0));
+    ck_assert_ptr_null(cdns_cache__get(&t, cdns_cache__key(&q, 0), &q, 0, &e, NULL, 0));
     cdns_cache__table_deinit(&t);
 }
 END_TEST
@@ -560,8 +557,7 @@ START_TEST(index_finds_every_stored_entry)
         snprintf(name, sizeof(name), "n%u.%c.example.org", i, i % 2 ? 'a' : 'b');
         cdns_query_t q = tq(name, CDNS_T_A);
         cdns_centry_t e;
-        if (cdns_cache__get(&t, cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0), &q, 0, &e, NULL,
-                            0) == NULL)
+        if (cdns_cache__get(&t, cdns_cache__key(&q, 0), &q, 0, &e, NULL, 0) == NULL)
             continue;
         found++;
         ck_assert_uint_eq(e.data_len, last[i]);
@@ -595,7 +591,7 @@ static void *reader(void *arg)
 {
     unsigned long *torn = arg;
     cdns_query_t q = tq("race.example.org", CDNS_T_A);
-    uint64_t key = cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0);
+    uint64_t key = cdns_cache__key(&q, 0);
     uint8_t out[CDNS_CACHE_LARGE];
     while (!stop_flag) {
         cdns_centry_t e;
@@ -625,7 +621,7 @@ START_TEST(seqlock_readers_never_see_torn_entries)
     for (int n = 0; n < 200000; n++) {
         uint8_t v = (uint8_t)(1 + n % 200);
         memset(data, v, sizeof(data));
-        cdns_centry_t e = {.key = cdns_cache__key(q.qname_lower, q.qname_len, CDNS_T_A, CDNS_C_IN, 0),
+        cdns_centry_t e = {.key = cdns_cache__key(&q, 0),
                            .qtype = CDNS_T_A,
                            .qclass = CDNS_C_IN,
                            .data_len = (uint16_t)(v * 2),
