@@ -51,6 +51,9 @@ cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t 
  * step by step across the batch. Then serve them, each with cdns_pipeline_serve(p, li, req),
  * before the pipeline can change. No allocation, no lock. */
 void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const *reqs, unsigned n);
+/* Whether any plugin of p has a prefetch hook: without one cdns_pipeline_prefetch would only
+ * parse and route ahead of cdns_pipeline_serve, which does both itself, so a worker skips it. */
+bool cdns_pipeline_prefetches(const cdns_pipeline_t *p);
 
 /* True when every plugin that reports readiness is ready; otherwise the names of the others,
  * comma separated, in notready. */

@@ -612,6 +612,11 @@ cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t 
     return route_and_run(l, parsed ? req->route_ : route_of(l, &req->q), req);
 }
 
+bool cdns_pipeline_prefetches(const cdns_pipeline_t *p)
+{
+    return p->prefetch;
+}
+
 /* The chain cdns_pipeline_prefetch routed req to, or NULL. */
 static const cdns_chain_t *prefetch_chain(const cdns_req_t *req)
 {
@@ -629,7 +634,7 @@ void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const 
         req->route_ = st == CDNS_QUERY_OK && l != NULL ? route_of(l, &req->q) : NULL;
     }
     /* Each run of requests routed to one chain (usually the whole batch) in one call per hook. */
-    for (unsigned i = 0; p->prefetch && i < n;) {
+    for (unsigned i = 0; i < n;) {
         const cdns_chain_t *c = prefetch_chain(reqs[i]);
         unsigned end = i + 1;
         while (end < n && end - i < CDNS_PREFETCH_MAX && prefetch_chain(reqs[end]) == c)
