@@ -16,6 +16,7 @@ needed.
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def cpu_s(pid):
 def answers(port):
     r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "-p", str(port),
                         "kubernetes.default.svc.cluster.local"], capture_output=True, text=True)
-    return r.stdout.strip() != ""
+    return r.returncode == 0 and r.stdout.startswith("10.")  # the demo's ClusterIP range
 
 
 def main():
@@ -58,10 +59,12 @@ def main():
         for i, b in enumerate(a.binaries):
             port = a.port + i
             env = dict(os.environ, CLUSTERDNS=os.path.abspath(b))
-            p = subprocess.Popen(["taskset", "-c", "0", "bash", os.path.join(bench.HERE, "serve-clusterdns.sh"),
-                                  "/tmp/cdns-ab-%d-%d" % (os.getpid(), i), "127.0.0.1", str(port), "1",
-                                  os.path.join(data, "cluster.json")], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            work = "/tmp/cdns-ab-%d-%d" % (os.getpid(), i)
+            os.makedirs(work, exist_ok=True)
+            with open(os.path.join(work, "log"), "w") as log:
+                p = subprocess.Popen(["taskset", "-c", "0", "bash", os.path.join(bench.HERE, "serve-clusterdns.sh"), work,
+                                      "127.0.0.1", str(port), "1", os.path.join(data, "cluster.json")], env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
             servers.append((b, p, port))
             if a.cap_pct:
                 groups.append(bench.cpu_cgroup([p.pid], a.cap_pct, "ab%d" % i))
@@ -71,7 +74,7 @@ def main():
                     break
                 time.sleep(0.2)
             else:
-                sys.exit("%s does not answer on port %d" % (b, port))
+                sys.exit("%s does not answer on port %d (its log: /tmp/cdns-ab-%d-*/log)" % (b, port, os.getpid()))
         res = {b: [] for b in a.binaries}
         for rep in range(a.reps):
             for b, p, port in servers:
@@ -81,6 +84,8 @@ def main():
                                       str(a.duration)], capture_output=True, text=True).stdout
                 u1, s1 = cpu_s(p.pid)
                 done = int(re.search(r"Queries completed:\s+(\d+)", out).group(1))
+                if done == 0:
+                    sys.exit("dnsperf got no answers from %s:\n%s" % (b, out))
                 qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
                 cpu = (u1 - u0) + (s1 - s0)
                 row = (done / cpu, qps, (u1 - u0) / done * 1e6, (s1 - s0) / done * 1e6)
@@ -97,6 +102,8 @@ def main():
         time.sleep(0.3)
         for cg in groups:
             bench.cgroup_remove(cg)
+        for i in range(len(servers)):
+            shutil.rmtree("/tmp/cdns-ab-%d-%d" % (os.getpid(), i), ignore_errors=True)
 
 
 if __name__ == "__main__":
