@@ -47,9 +47,9 @@ int cdns_pipeline_listener_index(const cdns_pipeline_t *p, const char *addr, uin
 cdns_verdict_t cdns_pipeline_serve(const cdns_pipeline_t *p, int li, cdns_req_t *req);
 /* For a batch of n requests that arrived on listener li, prepared as for cdns_pipeline_serve
  * and with parsed_ cleared: parses and routes each (cdns_pipeline_serve then takes both over
- * instead of doing them again) and runs the prefetch steps of the plugins of each one's chain,
- * step by step across the batch. Then serve them, each with cdns_pipeline_serve(p, li, req),
- * before the pipeline can change. No allocation, no lock. */
+ * instead of doing them again) and hands each run of consecutive requests routed to one chain
+ * to the prefetch hooks of that chain's plugins. Then serve them, each with
+ * cdns_pipeline_serve(p, li, req), before the pipeline can change. No allocation, no lock. */
 void cdns_pipeline_prefetch(const cdns_pipeline_t *p, int li, cdns_req_t *const *reqs, unsigned n);
 /* Whether any plugin of p has a prefetch hook: without one cdns_pipeline_prefetch would only
  * parse and route ahead of cdns_pipeline_serve, which does both itself, so a worker skips it. */

@@ -29,8 +29,8 @@ typedef struct entry {
     struct entry *from;           /* carried over from this entry of the old pipeline, until committed */
 } entry_t;
 
-/* A chain remembers at most this many of its plugins' prefetch hooks (the kubernetes plugin
- * and the cache are the ones with one). */
+/* A chain calls at most this many of its plugins' prefetch hooks, the first in chain order
+ * (the kubernetes plugin is the only one with a hook so far). */
 #define CHAIN_PREFETCH_MAX 4
 
 struct cdns_chain {
