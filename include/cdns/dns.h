@@ -102,9 +102,19 @@ bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones
 /* Hash of a lowercase wire name (the store's key hash), a word at a time; the input must
  * already be lowercase. */
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len);
-/* Its 64 bits, with a seed word mixed in first when seed is not 0 (other fields of a key: the
- * cache's type, class and DO/CD bits); cdns_dname_hash is the seedless one's low half. */
-uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed);
+/* Its 64 bits: cdns_dname_hash is the low half. A parsed query carries it (qname_hash). */
+uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len);
+/* murmur3's 64-bit finaliser: spreads every input bit over all 64 output bits. The end of
+ * cdns_dname_hash64, and what the cache mixes its key's other fields in with. */
+static inline uint64_t cdns_hash_mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
 /* Text ("www.Example.org", "www.example.org.", "." ; \DDD and \X escapes) to wire. A relative
  * name is completed with origin when origin is non-NULL, else taken as absolute. */
 int cdns_dname_from_str(const char *text, const uint8_t *origin, uint8_t out[CDNS_DNAME_MAX], size_t *len);
@@ -156,7 +166,7 @@ typedef struct cdns_query {
     uint8_t qname_len;                   /* octets including the root label */
     uint8_t qname_labels;
     uint16_t question_len; /* octets of the question section (name + 4) */
-    /* cdns_dname_hash64(qname_lower, qname_len, 0), hashed once: its low half is cdns_dname_hash,
+    /* cdns_dname_hash64(qname_lower, qname_len), hashed once: its low half is cdns_dname_hash,
      * the store's key; the cache mixes the question's other fields into the whole. */
     uint64_t qname_hash;
     /* EDNS(0) */

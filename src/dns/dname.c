@@ -95,7 +95,7 @@ bool cdns_dname_under_any(const uint8_t *name, size_t len, const uint8_t (*zones
     return false;
 }
 
-uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed)
+uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len)
 {
     /* A word at a time: xor, multiply by an odd constant (a bijection), and fold the high half
      * down so that later words mix with every bit of earlier ones; murmur3's finaliser at the
@@ -105,10 +105,6 @@ uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed)
      * its cost, and it runs two or three times per query. */
     const uint64_t k = 0x9e3779b97f4a7c15ull;
     uint64_t h = k ^ (uint64_t)len;
-    if (seed) {
-        h = (h ^ seed) * k;
-        h ^= h >> 32;
-    }
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         h = (h ^ load64(lower + i)) * k;
@@ -125,17 +121,12 @@ uint64_t cdns_dname_hash64(const uint8_t *lower, size_t len, uint64_t seed)
         h = (h ^ w) * k;
         h ^= h >> 32;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return cdns_hash_mix64(h);
 }
 
 uint32_t cdns_dname_hash(const uint8_t *lower, size_t len)
 {
-    return (uint32_t)cdns_dname_hash64(lower, len, 0);
+    return (uint32_t)cdns_dname_hash64(lower, len);
 }
 
 int cdns_dname_from_str(const char *text, const uint8_t *origin, uint8_t out[CDNS_DNAME_MAX], size_t *len)

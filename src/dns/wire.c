@@ -108,6 +108,14 @@ static bool read_plain_name(cdns_wire_t *w, cdns_query_t *q, size_t *nlen)
     return true;
 }
 
+/* The fields derived from q->qname (nlen octets): the lowercase key and its hash. */
+static void derive_key(cdns_query_t *q, size_t nlen)
+{
+    fold_copy(q->qname_lower, q->qname, nlen);
+    q->qname_len = (uint8_t)nlen;
+    q->qname_hash = cdns_dname_hash64(q->qname_lower, nlen);
+}
+
 /* Reads the question into q; on success sets has_question and the derived fields. */
 static int read_question(cdns_wire_t *w, cdns_query_t *q)
 {
@@ -122,9 +130,7 @@ static int read_question(cdns_wire_t *w, cdns_query_t *q)
     if (w->err != CDNS_OK)
         return CDNS_EMALFORMED;
     /* The length is known by now: folding needs no walk of its own. */
-    fold_copy(q->qname_lower, q->qname, nlen);
-    q->qname_len = (uint8_t)nlen;
-    q->qname_hash = cdns_dname_hash64(q->qname_lower, nlen, 0);
+    derive_key(q, nlen);
     q->question_len = (uint16_t)(w->pos - start);
     q->has_question = true;
     return CDNS_OK;
@@ -233,9 +239,7 @@ cdns_query_status_t cdns_query_parse(const uint8_t *pkt, size_t len, cdns_query_
 void cdns_query_set_name(cdns_query_t *q, const uint8_t *name, size_t len)
 {
     memcpy(q->qname, name, len);
-    fold_copy(q->qname_lower, name, len);
-    q->qname_len = (uint8_t)len;
+    derive_key(q, len);
     q->qname_labels = (uint8_t)cdns_dname_labels(name);
-    q->qname_hash = cdns_dname_hash64(q->qname_lower, len, 0);
     q->question_len = (uint16_t)(len + 4);
 }

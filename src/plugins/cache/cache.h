@@ -119,8 +119,8 @@ typedef struct cdns_cache {
 int cdns_cache__setup(cdns_setup_ctx_t *ctx, const cdns_cf_directive_t *d, void **inst, cdns_diag_t *diag);
 void cdns_cache__teardown(void *inst);
 /* A 64-bit hash of DO, CD, type, class and the lowercase name (what CoreDNS's key covers),
- * a word at a time. Never 0. Its low byte picks the shard, its high half the index slot; a
- * hit still compares the whole question, so two questions of one key only evict each other. */
+ * from the name's hash the parse left in q (qname_hash). Never 0. Its low byte picks the shard, its high half the index
+ * slot; a hit still compares the whole question, so two questions of one key only evict each other. */
 uint64_t cdns_cache__key(const cdns_query_t *q, uint8_t bits);
 
 #endif

@@ -124,15 +124,10 @@ static void store_bytes(_Atomic uint64_t *dst, const uint8_t *src, size_t n)
 uint64_t cdns_cache__key(const cdns_query_t *q, uint8_t bits)
 {
     /* The name comes hashed with the query (qname_hash); the question's other fields are mixed
-     * into it here (xor, multiply by an odd constant, murmur3's finaliser), so that every bit of
-     * the key, the shard's low byte and the index's high half alike, depends on all of them. */
+     * into it here (xor, multiply by an odd constant, the finaliser), so that every bit of the
+     * key, the shard's low byte and the index's high half alike, depends on all of them. */
     uint64_t rest = (uint64_t)(bits & (CDNS_CACHE_DO | CDNS_CACHE_CD)) << 32 | (uint64_t)q->qtype << 16 | q->qclass;
-    uint64_t h = (q->qname_hash ^ rest) * 0x9e3779b97f4a7c15ull;
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    uint64_t h = cdns_hash_mix64((q->qname_hash ^ rest) * 0x9e3779b97f4a7c15ull);
     return h ? h : 1;
 }
 

@@ -458,7 +458,7 @@ static cdns_query_t tq(const char *name, uint16_t type)
     cdns_dname_from_str(name, NULL, q.qname, &len);
     q.qname_len = (uint8_t)len;
     cdns_dname_copy_lower(q.qname_lower, q.qname);
-    q.qname_hash = cdns_dname_hash64(q.qname_lower, len, 0); /* as cdns_query_parse leaves it */
+    q.qname_hash = cdns_dname_hash64(q.qname_lower, len); /* as cdns_query_parse leaves it */
     q.qtype = type;
     q.qclass = CDNS_C_IN;
     return q;

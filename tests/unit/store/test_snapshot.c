@@ -60,7 +60,7 @@ static void agree(const cdns_snapshot_t *s, const uint8_t *w, size_t len)
     const cdns_query_t *qs[CDNS_ARRAY_LEN(types)];
     for (size_t t = 0; t < CDNS_ARRAY_LEN(types); t++) {
         q[t].has_question = t > 0;
-        q[t].qname_hash = cdns_dname_hash64(w, len, 0);
+        q[t].qname_hash = cdns_dname_hash64(w, len);
         q[t].qtype = types[t];
         qs[t] = &q[t];
     }

@@ -444,7 +444,7 @@ static void compare_name(const cdns_snapshot_t *a, const cdns_snapshot_t *b, con
     wire(name, w, &len);
     /* The batch prefetch on an updated lineage (dead nodes, indices only newer snapshots have)
      * reads only what is there (ASan). */
-    cdns_query_t q = {.has_question = true, .qtype = CDNS_T_SRV, .qname_hash = cdns_dname_hash64(w, len, 0)};
+    cdns_query_t q = {.has_question = true, .qtype = CDNS_T_SRV, .qname_hash = cdns_dname_hash64(w, len)};
     const cdns_query_t *qs[] = {&q, &q};
     cdns_snapshot_prefetch(a, qs, 2);
     cdns_snapshot_prefetch(b, qs, 1);
