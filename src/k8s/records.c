@@ -39,6 +39,12 @@
  * kube-system), and those make the namespace name an empty non-terminal; the marker tells the
  * two apart. It is never written into an answer: queries for these names get NODATA. */
 #define T_NS_MARK 65280u
+/* The other private-use marker, on each name our own service's NS glue writes below a namespace
+ * that is not exposed. Every other name with records below "ns.svc.zone" is written only for an
+ * exposed namespace (a service's names, in full builds and updates alike), so an answer for a
+ * name that has records and lacks this marker needs no lookup of the namespace; a marked name
+ * takes the lookup and answers NXDOMAIN. Never written into an answer either. */
+#define T_NS_GLUE 65281u
 #define DNS_VERSION_TTL 28800u
 
 /* ------------------------------------------------------------------ helpers */
@@ -261,6 +267,16 @@ static bool ns_exposed(const bctx_t *c, const char *ns)
     if (!n)
         return false;
     return cdns_k8s_selector_match(c->o->namespace_labels, &n->labels);
+}
+
+/* An address of our own service's NS glue at owner; below a namespace that is not exposed, the
+ * name also gets T_NS_GLUE (the builder keeps one copy of a repeated record). */
+static void add_glue(bctx_t *c, const uint8_t *owner, const ipaddr_t *ip, uint32_t ttl, bool exposed)
+{
+    static const uint8_t mark = 1;
+    add_addr(c, owner, ip, ttl);
+    if (!exposed)
+        add_rr(c, owner, T_NS_GLUE, ttl, &mark, 1);
 }
 
 static bool in_reverse_zone(const bctx_t *c, const uint8_t *rev)
@@ -876,6 +892,7 @@ static void emit_apex(bctx_t *c, const zinfo_t *z, uint32_t serial)
         int n = snprintf(base, sizeof(base), "%s.%s.svc.%s", s->name, s->ns, z->sfx);
         if (n < 0 || (size_t)n >= sizeof(base))
             continue;
+        bool exposed = ns_exposed(c, s->ns);
         if (is_headless(s)) {
             cdns_k8s_epaddr_t *eps;
             size_t neps;
@@ -890,7 +907,7 @@ static void emit_apex(bctx_t *c, const zinfo_t *z, uint32_t serial)
                 if (!valid_label(name) || mkname(owner, &mlen, "%s.%s", name, base) != CDNS_OK)
                     continue;
                 add_rr(c, z->apex, CDNS_T_NS, ttl, owner, mlen);
-                add_addr(c, owner, &ip, ttl);
+                add_glue(c, owner, &ip, ttl, exposed);
                 add_addr(c, mname, &ip, ttl);
             }
             free(eps);
@@ -902,7 +919,7 @@ static void emit_apex(bctx_t *c, const zinfo_t *z, uint32_t serial)
                 if (!ip.family)
                     continue;
                 add_rr(c, z->apex, CDNS_T_NS, ttl, owner, mlen);
-                add_addr(c, owner, &ip, ttl);
+                add_glue(c, owner, &ip, ttl, exposed);
                 add_addr(c, mname, &ip, ttl);
             }
         }
@@ -1575,6 +1592,42 @@ static int pod_label_ip(const uint8_t *l, ipaddr_t *ip)
     return CDNS_OK;
 }
 
+/* The node a name of rel labels below a forward zone's apex names in "svc": the name itself
+ * for "svc.ns.svc.zone" and "endpoint.svc.ns.svc.zone", the underscored form for
+ * "port.proto.svc.ns.svc.zone" (CoreDNS strips a leading underscore if there is one, so
+ * "http.tcp" and "_http._tcp" are the same name), and NULL for any other depth. node is the
+ * query name's own, already looked up; at[] as in cdns_k8s_answer. */
+static const cdns_node_t *service_node(const cdns_snapshot_t *s, const cdns_query_t *q, const size_t *at, int rel,
+                                       const cdns_node_t *node)
+{
+    if (rel == 3 || rel == 4)
+        return node;
+    if (rel != 5)
+        return NULL;
+    const uint8_t *qn = q->qname_lower;
+    if (qn[at[4] + 1] == '_' && qn[at[3] + 1] == '_')
+        return node; /* already the underscored form: the name that was looked up */
+    uint8_t name[CDNS_DNAME_MAX + 2];
+    size_t w = 0;
+    for (int i = 4; i >= 3; i--) {
+        const uint8_t *l = qn + at[i];
+        bool us = l[0] > 0 && l[1] == '_';
+        size_t len = l[0] + (us ? 0 : 1);
+        if (len > CDNS_LABEL_MAX)
+            return NULL;
+        name[w++] = (uint8_t)len;
+        if (!us)
+            name[w++] = '_';
+        memcpy(name + w, l + 1, l[0]);
+        w += l[0];
+    }
+    size_t rest = q->qname_len - at[2];
+    if (w + rest > CDNS_DNAME_MAX)
+        return NULL;
+    memcpy(name + w, qn + at[2], rest);
+    return cdns_snapshot_find(s, name, w + rest);
+}
+
 cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_t *opts, const cdns_query_t *q,
                                   cdns_msg_t *m)
 {
@@ -1641,40 +1694,18 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
         return nxdomain(&a);
     if (rel == 1)
         return nodata(&a);
+    /* A service's name with records proves its namespace exposed (see T_NS_GLUE). */
+    const cdns_node_t *svc_node = is_svc && rel >= 3 ? service_node(s, q, at, rel, node) : NULL;
+    if (svc_node && svc_node->nrrsets && svc_node->rrsets[svc_node->nrrsets - 1].type != T_NS_GLUE)
+        return answer_node(&a, svc_node, qtype);
     /* The namespace must be exposed: its "ns.svc.zone" / "ns.pod.zone" name has the marker. */
     const cdns_node_t *ns_node = cdns_snapshot_find(s, qn + at[1], q->qname_len - at[1]);
     if (!ns_node || !cdns_node_rrset(ns_node, T_NS_MARK))
         return nxdomain(&a);
     if (rel == 2)
         return nodata(&a);
-
-    if (is_svc) {
-        if (rel == 3 || rel == 4)
-            return answer_existing(&a, node, qtype);
-        if (rel != 5)
-            return nxdomain(&a);
-        /* "_port._proto": CoreDNS strips a leading underscore if there is one, so "http.tcp"
-         * and "_http._tcp" are the same name; look the underscored form up. */
-        uint8_t name[CDNS_DNAME_MAX + 2];
-        size_t w = 0;
-        for (int i = 4; i >= 3; i--) {
-            const uint8_t *l = qn + at[i];
-            bool us = l[0] > 0 && l[1] == '_';
-            size_t len = l[0] + (us ? 0 : 1);
-            if (len > CDNS_LABEL_MAX)
-                return nxdomain(&a);
-            name[w++] = (uint8_t)len;
-            if (!us)
-                name[w++] = '_';
-            memcpy(name + w, l + 1, l[0]);
-            w += l[0];
-        }
-        size_t rest = q->qname_len - at[2];
-        if (w + rest > CDNS_DNAME_MAX)
-            return nxdomain(&a);
-        memcpy(name + w, qn + at[2], rest);
-        return answer_existing(&a, cdns_snapshot_find(s, name, w + rest), qtype);
-    }
+    if (is_svc)
+        return answer_existing(&a, svc_node, qtype);
 
     /* Pods: "ip.ns.pod.zone"; CoreDNS reads only the label in the service position, so one
      * or two labels in front of it are ignored. */

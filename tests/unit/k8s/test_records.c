@@ -269,8 +269,48 @@ static const k8s_case_t own_ns_cases[] = {
      {0},
      {"kubedns.kube-system.svc.cluster.local. 5 IN A 10.0.0.10"}},
     {"ns.dns.cluster.local.", T_A, NOERROR, {"ns.dns.cluster.local. 5 IN A 10.0.0.10"}, {0}, {0}},
-    /* kube-system is not exposed: the name itself still does not resolve. */
+    /* kube-system is not exposed: the name itself still does not resolve, whatever the type
+     * (the glue's name carries the private marker type; asking for it reveals nothing), and
+     * neither do the names below it nor the namespace the glue makes an empty non-terminal. */
     {"kubedns.kube-system.svc.cluster.local.", T_A, NXDOMAIN, {0}, {SOA}, {0}},
+    {"kubedns.kube-system.svc.cluster.local.", T_AAAA, NXDOMAIN, {0}, {SOA}, {0}},
+    {"kubedns.kube-system.svc.cluster.local.", 65281, NXDOMAIN, {0}, {SOA}, {0}},
+    {"_dns._udp.kubedns.kube-system.svc.cluster.local.", T_SRV, NXDOMAIN, {0}, {SOA}, {0}},
+    {"dns.udp.kubedns.kube-system.svc.cluster.local.", T_SRV, NXDOMAIN, {0}, {SOA}, {0}},
+    {"kube-system.svc.cluster.local.", T_A, NXDOMAIN, {0}, {SOA}, {0}},
+};
+
+/* The same own service with every namespace exposed: its names answer as any service's, the NS
+ * glue's name holds no marker, and neither private marker type is ever answered. The SRV names
+ * with one label underscored and one not are looked up in their underscored form. */
+static const k8s_case_t own_ns_exposed_cases[] = {
+    {"cluster.local.",
+     T_NS,
+     NOERROR,
+     {"cluster.local. 5 IN NS kubedns.kube-system.svc.cluster.local."},
+     {0},
+     {"kubedns.kube-system.svc.cluster.local. 5 IN A 10.0.0.10"}},
+    {"kubedns.kube-system.svc.cluster.local.",
+     T_A,
+     NOERROR,
+     {"kubedns.kube-system.svc.cluster.local. 5 IN A 10.0.0.10"},
+     {0},
+     {0}},
+    {"kubedns.kube-system.svc.cluster.local.", 65281, NOERROR, {0}, {SOA}, {0}},
+    {"kube-system.svc.cluster.local.", 65280, NOERROR, {0}, {SOA}, {0}},
+    {"_dns.udp.kubedns.kube-system.svc.cluster.local.",
+     T_SRV,
+     NOERROR,
+     {"_dns.udp.kubedns.kube-system.svc.cluster.local. 5 IN SRV 0 100 53 kubedns.kube-system.svc.cluster.local."},
+     {0},
+     {"kubedns.kube-system.svc.cluster.local. 5 IN A 10.0.0.10"}},
+    {"dns._udp.kubedns.kube-system.svc.cluster.local.",
+     T_SRV,
+     NOERROR,
+     {"dns._udp.kubedns.kube-system.svc.cluster.local. 5 IN SRV 0 100 53 kubedns.kube-system.svc.cluster.local."},
+     {0},
+     {"kubedns.kube-system.svc.cluster.local. 5 IN A 10.0.0.10"}},
+    {"_dns._tcp.kubedns.kube-system.svc.cluster.local.", T_SRV, NXDOMAIN, {0}, {SOA}, {0}},
 };
 
 START_TEST(test_ns_own_service)
@@ -282,6 +322,17 @@ START_TEST(test_ns_own_service)
     o.nnamespaces = 1;
     cdns_snapshot_t *s = k8s_build(idx, &o);
     k8s_check_all(s, &o, own_ns_cases, CDNS_ARRAY_LEN(own_ns_cases));
+    cdns_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(test_ns_own_service_exposed)
+{
+    cdns_k8s_opts_t o = k8s_test_opts();
+    o.local_ips = kubedns_ep;
+    o.nlocal_ips = 1;
+    cdns_snapshot_t *s = k8s_build(idx, &o);
+    k8s_check_all(s, &o, own_ns_exposed_cases, CDNS_ARRAY_LEN(own_ns_exposed_cases));
     cdns_snapshot_free(s);
 }
 END_TEST
@@ -805,6 +856,7 @@ static Suite *records_suite(void)
     tcase_add_test(tc, test_serve_dns);
     tcase_add_test(tc, test_apex);
     tcase_add_test(tc, test_ns_own_service);
+    tcase_add_test(tc, test_ns_own_service_exposed);
     tcase_add_test(tc, test_namespaces_all);
     tcase_add_test(tc, test_pods);
     tcase_add_test(tc, test_ignore_empty_service);
