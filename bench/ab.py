@@ -12,6 +12,12 @@ comparisons of one change, where run.py's full table would take too long and its
 needed.
 
   bench/ab.py /tmp/cdns-before build/clusterdns --mix internal-hit --reps 6 --cap-pct 50
+
+A binary given as "echo:NS" is bench/echo_spin.c instead: the echo responder's kernel path plus
+NS nanoseconds of user-space work per answer. Beside a build, a few of them show what its user
+time per answer costs in answers per core, and how much of a cut would reach that figure:
+
+  bench/ab.py echo:0 echo:300 echo:600 echo:900 build/clusterdns --reps 4 --cap-pct 50
 """
 import argparse
 import os
@@ -41,6 +47,29 @@ def answers(port):
     return r.returncode == 0 and r.stdout.startswith("10.")  # the demo's ClusterIP range
 
 
+def build_echo_spin():
+    """bench/echo_spin.c into build/bench/echo_spin (rebuilt when the source is newer)."""
+    src = os.path.join(bench.HERE, "echo_spin.c")
+    out = os.path.join(os.path.dirname(bench.CLUSTERDNS), "bench", "echo_spin")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src], check=True)
+    return out
+
+
+def start(spec, work, port, data):
+    """A build of clusterdns serving data/cluster.json, or for "echo:NS" the calibration
+    responder spinning NS nanoseconds per answer; pinned to CPU 0, its output into work/log."""
+    if spec.startswith("echo:"):
+        argv, env = [build_echo_spin(), "127.0.0.1", str(port), spec[5:]], None
+    else:
+        argv = ["bash", os.path.join(bench.HERE, "serve-clusterdns.sh"), work, "127.0.0.1", str(port), "1",
+                os.path.join(data, "cluster.json")]
+        env = dict(os.environ, CLUSTERDNS=os.path.abspath(spec))
+    with open(os.path.join(work, "log"), "w") as log:
+        return subprocess.Popen(["taskset", "-c", "0"] + argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binaries", nargs="+")
@@ -58,13 +87,9 @@ def main():
     try:
         for i, b in enumerate(a.binaries):
             port = a.port + i
-            env = dict(os.environ, CLUSTERDNS=os.path.abspath(b))
             work = "/tmp/cdns-ab-%d-%d" % (os.getpid(), i)
             os.makedirs(work, exist_ok=True)
-            with open(os.path.join(work, "log"), "w") as log:
-                p = subprocess.Popen(["taskset", "-c", "0", "bash", os.path.join(bench.HERE, "serve-clusterdns.sh"), work,
-                                      "127.0.0.1", str(port), "1", os.path.join(data, "cluster.json")], env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+            p = start(b, work, port, data)
             servers.append((b, p, port))
             if a.cap_pct:
                 groups.append(bench.cpu_cgroup([p.pid], a.cap_pct, "ab%d" % i))
