@@ -1694,7 +1694,8 @@ cdns_k8s_result_t cdns_k8s_answer(const cdns_snapshot_t *s, const cdns_k8s_opts_
         return nxdomain(&a);
     if (rel == 1)
         return nodata(&a);
-    /* A service's name with records proves its namespace exposed (see T_NS_GLUE). */
+    /* A service's name with records proves its namespace exposed (see T_NS_GLUE). A node's
+     * RRsets are sorted by type, and the marker is the largest type ever written: it is last. */
     const cdns_node_t *svc_node = is_svc && rel >= 3 ? service_node(s, q, at, rel, node) : NULL;
     if (svc_node && svc_node->nrrsets && svc_node->rrsets[svc_node->nrrsets - 1].type != T_NS_GLUE)
         return answer_node(&a, svc_node, qtype);
